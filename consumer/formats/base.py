@@ -1,0 +1,52 @@
+"""What a format parser extracts, and the one place where derived fields are computed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from consumer.model import Block, Story
+
+
+@dataclass(frozen=True, slots=True)
+class Hints:
+    """Out-of-band information about a record (Kafka headers, CLI options)."""
+
+    content_type: str | None = None
+    forced_format: str | None = None
+    declared_encoding: str | None = None
+    field_map: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Draft:
+    """Fields as a format states them; anything unknown stays None/empty."""
+
+    format: str
+    body: list[Block]
+    agency: str | None = None
+    agency_id: str | None = None
+    version: int | None = None
+    date: dt.date | None = None
+    datetime: dt.datetime | None = None
+    located: str | None = None
+    dateline_agency: str | None = None
+    headline: str | None = None
+    flags: list[str] = field(default_factory=list)
+    roundup_level: int | None = None
+    update_note: str | None = None
+    signature: str | None = None
+    signature_codes: list[str] = field(default_factory=list)
+    language: str | None = None
+    byline: str | None = None
+    urgency: int | None = None
+    keywords: list[str] = field(default_factory=list)
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def finish(draft: Draft) -> Story:
+    """Turn a draft into a story, computing the fields every format shares."""
+    from consumer import enrich
+
+    return enrich.finish(draft)
