@@ -1,0 +1,379 @@
+"""A real Apache Kafka broker (KRaft mode) on loopback, for tests, the demo and benchmarks.
+
+The broker comes from Maven Central: ``deploy/kafka/pom.xml`` pins the Kafka
+version, and Maven copies ``kafka_2.13`` with its runtime dependencies into
+``.cache/kafka/<version>/libs`` of the checkout (git-ignored, reused across
+runs). No Docker engine, no tarball download outside the package registries:
+exactly what a fresh machine with JDK 17 and Maven can do.
+
+The broker JVM gets ``PR_SET_PDEATHSIG`` so that it dies with the Python
+process that started it, even when that process is killed with SIGKILL: a
+crashed test run never leaves a stray JVM holding ports and memory.
+
+Usage from the shell::
+
+    python -m consumer.devtools.broker fetch          # populate the jar cache
+    python -m consumer.devtools.broker run            # one broker until Ctrl-C
+    python -m consumer.devtools.broker run --nodes 3  # a 3-broker cluster
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
+CACHE_DIR = Path(os.environ.get("WIREFEED_KAFKA_CACHE", REPO_ROOT / ".cache" / "kafka"))
+DEFAULT_HEAP = os.environ.get("WIREFEED_KAFKA_HEAP", "-Xms128m -Xmx768m")
+
+_LOG4J2 = """\
+status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.file.ref = FILE
+logger.kafka.name = kafka
+logger.kafka.level = WARN
+logger.state.name = state.change.logger
+logger.state.level = WARN
+"""
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be fetched, formatted or started."""
+
+
+def kafka_version() -> str:
+    """The pinned Kafka version, read from the pom so there is one place to change it."""
+    match = re.search(r"<kafka.version>([^<]+)</kafka.version>", POM.read_text())
+    if not match:
+        raise BrokerError(f"no <kafka.version> in {POM}")
+    return match.group(1)
+
+
+def libs_dir(version: str | None = None) -> Path:
+    return CACHE_DIR / (version or kafka_version()) / "libs"
+
+
+def fetch(*, quiet: bool = True) -> Path:
+    """Make sure the broker jars are in the cache; download them with Maven if not.
+
+    The copy goes to a temporary folder first and is renamed into place, so an
+    interrupted download never leaves a half-filled cache that looks complete.
+    """
+    version = kafka_version()
+    target = libs_dir(version)
+    if (target / f"kafka_2.13-{version}.jar").exists():
+        return target
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise BrokerError("Maven (mvn) is not on PATH: it is needed once to fetch the Kafka broker")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="libs-", dir=target.parent))
+    cmd = [
+        mvn, "-B", "-f", str(POM), "dependency:copy-dependencies",
+        f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
+    ]
+    if quiet:
+        cmd.insert(2, "-q")
+    print(f"wirefeed: fetching Apache Kafka {version} from Maven Central ...", file=sys.stderr)
+    result = subprocess.run(cmd, check=False)
+    if result.returncode != 0 or not (staging / f"kafka_2.13-{version}.jar").exists():
+        shutil.rmtree(staging, ignore_errors=True)
+        raise BrokerError(f"Maven could not fetch org.apache.kafka:kafka_2.13:{version}")
+    if target.exists():  # another process won the race
+        shutil.rmtree(staging, ignore_errors=True)
+    else:
+        staging.rename(target)
+    return target
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """preexec hook: the child gets SIGKILL when its parent dies (Linux prctl)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    os.setpgrp()
+
+
+@dataclass
+class Node:
+    """One KRaft node that is both broker and controller."""
+
+    node_id: int
+    port: int
+    controller_port: int
+    data_dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+@dataclass
+class Cluster:
+    """A local Kafka cluster of one or more combined broker/controller nodes.
+
+    With three nodes, internal topics get replication factor 3 and
+    ``min.insync.replicas`` 2, so tests can stop a node and keep producing
+    with ``acks=all``, which is what failover tests need.
+    """
+
+    nodes: int = 1
+    base_dir: Path | None = None
+    heap_opts: str = DEFAULT_HEAP
+    cluster_id: str = field(default_factory=lambda: _cluster_id())
+    members: list[Node] = field(default_factory=list)
+    _own_dir: bool = False
+
+    def __post_init__(self) -> None:
+        if self.base_dir is None:
+            self.base_dir = Path(tempfile.mkdtemp(prefix="wirefeed-kafka-"))
+            self._own_dir = True
+        for i in range(self.nodes):
+            node_dir = self.base_dir / f"node-{i + 1}"
+            self.members.append(Node(i + 1, free_port(), free_port(), node_dir))
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(n.bootstrap for n in self.members)
+
+    def _properties(self, node: Node) -> str:
+        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.members)
+        rf = min(3, self.nodes)
+        min_isr = 2 if self.nodes >= 3 else 1
+        return "\n".join([
+            "process.roles=broker,controller",
+            f"node.id={node.node_id}",
+            f"controller.quorum.voters={voters}",
+            f"listeners=PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{node.port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={node.data_dir / 'data'}",
+            "num.partitions=1",
+            f"default.replication.factor={rf}",
+            f"min.insync.replicas={min_isr}",
+            f"offsets.topic.replication.factor={rf}",
+            "offsets.topic.num.partitions=10",
+            f"transaction.state.log.replication.factor={rf}",
+            f"transaction.state.log.min.isr={min_isr}",
+            "transaction.state.log.num.partitions=10",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=false",
+            "log.flush.interval.messages=9223372036854775807",
+            "num.network.threads=2",
+            "num.io.threads=2",
+            "background.threads=2",
+            "log.cleaner.threads=1",
+            "log.cleaner.backoff.ms=2000",
+            "log.segment.bytes=67108864",
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms=5000",
+            "transaction.remove.expired.transaction.cleanup.interval.ms=60000",
+            "group.coordinator.rebalance.protocols=classic,consumer",
+            "",
+        ])
+
+    def _java(self, node: Node, main_class: str, *args: str) -> list[str]:
+        java = shutil.which("java")
+        if java is None:
+            raise BrokerError("java is not on PATH (JDK 17 is required)")
+        return [
+            java, *self.heap_opts.split(),
+            "-XX:+UseSerialGC", "-XX:ActiveProcessorCount=2", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={node.data_dir / 'log4j2.properties'}",
+            "-cp", str(libs_dir() / "*"), main_class, *args,
+        ]
+
+    def _format(self, node: Node) -> None:
+        node.data_dir.mkdir(parents=True, exist_ok=True)
+        (node.data_dir / "server.properties").write_text(self._properties(node))
+        (node.data_dir / "log4j2.properties").write_text(
+            _LOG4J2.format(log=node.data_dir / "server.log")
+        )
+        if (node.data_dir / "data" / "meta.properties").exists():
+            return
+        cmd = self._java(
+            node, "kafka.tools.StorageTool", "format", "-t", self.cluster_id,
+            "-c", str(node.data_dir / "server.properties"), "--ignore-formatted",
+        )
+        result = subprocess.run(cmd, capture_output=True, check=False)
+        if result.returncode != 0:
+            raise BrokerError(
+                f"formatting KRaft storage failed: {result.stderr.decode(errors='replace')[-2000:]}"
+            )
+
+    def start_node(self, node: Node) -> None:
+        self._format(node)
+        out = open(node.data_dir / "stdout.log", "ab")  # noqa: SIM115 - owned by the process
+        node.proc = subprocess.Popen(
+            self._java(node, "kafka.Kafka", str(node.data_dir / "server.properties")),
+            stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+        )
+        out.close()
+
+    def start(self, timeout: float = 90.0) -> Cluster:
+        fetch()
+        for node in self.members:
+            self.start_node(node)
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Block until every running node answers a metadata request."""
+        deadline = time.monotonic() + timeout
+        for node in self.members:
+            if node.proc is None:
+                continue
+            while True:
+                if node.proc.poll() is not None:
+                    raise BrokerError(f"broker {node.node_id} exited: {self.tail_log(node)}")
+                if _answers_metadata(node.bootstrap, expected_brokers=1):
+                    break
+                if time.monotonic() > deadline:
+                    raise BrokerError(f"broker {node.node_id} not ready in {timeout}s")
+                time.sleep(0.3)
+        while not _answers_metadata(self.bootstrap_servers, expected_brokers=self.running_count()):
+            if time.monotonic() > deadline:
+                raise BrokerError(f"cluster of {self.nodes} not formed in {timeout}s")
+            time.sleep(0.3)
+
+    def running_count(self) -> int:
+        return sum(1 for n in self.members if n.running)
+
+    def tail_log(self, node: Node, lines: int = 30) -> str:
+        text = ""
+        for name in ("stdout.log", "server.log"):
+            with contextlib.suppress(OSError):
+                text += (node.data_dir / name).read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop_node(self, node: Node, *, kill: bool = False, timeout: float = 30.0) -> None:
+        proc = node.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        node.proc = None
+
+    def restart_node(self, node: Node, timeout: float = 90.0) -> None:
+        self.stop_node(node)
+        self.start_node(node)
+        self.wait_ready(timeout)
+
+    def stop(self) -> None:
+        """Stop every node (in parallel: a controller quorum waits for its peers)."""
+        for node in self.members:
+            if node.proc is not None and node.proc.poll() is None:
+                node.proc.send_signal(signal.SIGTERM)
+        for node in self.members:
+            self.stop_node(node)
+        if self._own_dir and self.base_dir is not None:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def __enter__(self) -> Cluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _cluster_id() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _answers_metadata(bootstrap: str, expected_brokers: int) -> bool:
+    """True when the cluster answers a metadata request listing enough brokers."""
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:  # a plain connect first: keeps aiokafka from logging refused connections
+        socket.create_connection((host, int(port)), timeout=1).close()
+    except OSError:
+        return False
+
+    async def probe() -> bool:
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        try:
+            await admin.start()
+            info = await admin.describe_cluster()
+            return len(info.get("brokers", [])) >= expected_brokers
+        finally:
+            await admin.close()
+
+    try:
+        return asyncio.run(asyncio.wait_for(probe(), 5))
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def running_cluster(nodes: int = 1) -> Iterator[Cluster]:
+    cluster = Cluster(nodes=nodes)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m consumer.devtools.broker")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("fetch", help="download the broker jars into the cache")
+    run = sub.add_parser("run", help="run a local cluster until interrupted")
+    run.add_argument("--nodes", type=int, default=1)
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "fetch":
+            print(fetch())
+            return 0
+        with running_cluster(args.nodes) as cluster:
+            print(f"bootstrap servers: {cluster.bootstrap_servers}", flush=True)
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        return 0
+    except BrokerError as exc:
+        print(f"wirefeed broker: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
