@@ -1,39 +1,152 @@
-"""Derived story fields shared by all formats (placeholder until the parse issue lands)."""
+"""Derived story fields, computed identically for every format.
+
+A parser states what its format says (a :class:`~consumer.formats.base.Draft`);
+:func:`finish` normalises the text fields and derives the rest: lede,
+language, ISINs, quotes, word count and ``normalized_text``.
+
+``normalized_text`` is the dedup contract. It contains exactly the body
+blocks (paragraphs and subheadings, in order; the dateline is already cut off
+the lede by the parsers), each NFC-normalised, casefolded and
+whitespace-collapsed, joined by a single space. It never contains the
+headline, the ``date`` header, the dateline, the editor signature or any
+transport header, so that a re-send with a new signature, a new headline
+prefix (``WDH/``) or different framing fingerprints identically.
+``word_count`` is the number of whitespace-separated tokens in it.
+"""
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+from typing import Any, Final
+
+from stdnum import isin as stdnum_isin
+
 from consumer.errors import ParseError, Reason
 from consumer.formats.base import Draft
-from consumer.model import Story
+from consumer.model import Block, Story
+from consumer.text import clean_line
+
+# Languages the detector may answer. Wire feeds we ingest are European; a
+# closed set stops short ledes being labelled e.g. "lb" or "la". Measured on
+# the corpora (bench/bench_parse.py --langid): see the module README/report.
+LANGUAGES: Final = (
+    "de", "en", "fr", "es", "it", "nl", "pt", "da", "sv", "no", "fi",
+    "pl", "cs", "sk", "hu", "ro", "el", "tr", "ru", "uk", "ar", "zh", "ja",
+)  # fmt: skip
+# Characters of body text handed to the detector: accuracy on the corpora is
+# flat from ~200 characters on, and its cost is linear in the length.
+LANGID_PREFIX: Final = 240
+
+_ISIN_CANDIDATE: Final = re.compile(r"\b[A-Z]{2}[A-Z0-9]{9}\d\b")
+_QUOTES: Final = re.compile(
+    r"„([^„“”\"\n]{1,600})[“”\"]"
+    r"|“([^“”\"\n]{1,600})”"
+    r"|»([^»«\n]{1,600})«"
+    r"|«[ ]?([^»«\n]{1,600}?)[ ]?»"
+    r"|``([^`'\n]{1,600})''"
+    r"|\"([^\"\n]{1,600})\""
+)
+_MIN_QUOTE_WORDS: Final = 2
+
+
+@lru_cache(maxsize=1)
+def _identifier() -> Any:
+    """The py3langid model restricted to :data:`LANGUAGES`, loaded once per process."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE)
+    identifier.set_languages(list(LANGUAGES))
+    return identifier
+
+
+def detect_language(text: str) -> str | None:
+    """ISO 639-1 code of the text's language, from a prefix; None for too little text."""
+    sample = text[:LANGID_PREFIX]
+    if sum(1 for c in sample if c.isalpha()) < 12:
+        return None
+    lang, _score = _identifier().classify(sample)
+    return str(lang)
+
+
+def find_isins(text: str) -> tuple[str, ...]:
+    """Checksum-valid ISINs in order of first appearance."""
+    seen: dict[str, None] = {}
+    for m in _ISIN_CANDIDATE.finditer(text):
+        code = m.group(0)
+        if code not in seen and stdnum_isin.is_valid(code):
+            seen[code] = None
+    return tuple(seen)
+
+
+def find_quotes(text: str) -> tuple[str, ...]:
+    """Quoted passages of at least two words, in order, without their quote marks.
+
+    Single-word "quotes" are almost always scare quotes or names of things
+    ("Global Compact"), not speech, so they are left out.
+    """
+    out: list[str] = []
+    for m in _QUOTES.finditer(text):
+        quote = next(g for g in m.groups() if g is not None).strip(" ,")
+        if quote.count(" ") + 1 >= _MIN_QUOTE_WORDS and quote not in out:
+            out.append(quote)
+    return tuple(out)
+
+
+def normalized_text(body: tuple[Block, ...]) -> str:
+    """The dedup fingerprint text: see the module docstring for its exact content."""
+    return " ".join(" ".join(b.text.casefold().split()) for b in body)
+
+
+def _clean_opt(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = clean_line(value)
+    return value or None
 
 
 def finish(draft: Draft) -> Story:
-    paragraphs = [b.text for b in draft.body if b.kind == "paragraph"]
+    """Turn a draft into a story: normalise text fields, derive shared fields."""
+    body = tuple(
+        block
+        for block in (Block(b.kind, clean_line(b.text)) for b in draft.body)
+        if block.text
+    )
+    paragraphs = [b.text for b in body if b.kind == "paragraph"]
     if not paragraphs:
         raise ParseError(Reason.MISSING_BODY, "the story has no body text")
-    text = " ".join(" ".join(b.text.split()) for b in draft.body).casefold()
+    joined = "\n".join(b.text for b in body)
+    norm = normalized_text(body)
+    language = draft.language
+    detected = False
+    if not language:
+        language = detect_language(" ".join(paragraphs[:2]))
+        detected = language is not None
     return Story(
         format=draft.format,
-        body=tuple(draft.body),
-        normalized_text=text,
-        agency=draft.agency,
-        agency_id=draft.agency_id,
+        body=body,
+        normalized_text=norm,
+        agency=_clean_opt(draft.agency),
+        agency_id=_clean_opt(draft.agency_id),
         version=draft.version,
-        date=draft.date,
+        date=draft.date if draft.date is not None or draft.datetime is None else draft.datetime.date(),
         datetime=draft.datetime,
-        located=draft.located,
-        dateline_agency=draft.dateline_agency,
-        headline=draft.headline,
-        flags=tuple(draft.flags),
+        located=_clean_opt(draft.located),
+        dateline_agency=_clean_opt(draft.dateline_agency),
+        headline=_clean_opt(draft.headline),
+        flags=tuple(dict.fromkeys(draft.flags)),
         roundup_level=draft.roundup_level,
-        update_note=draft.update_note,
+        update_note=_clean_opt(draft.update_note),
         lede=paragraphs[0],
-        signature=draft.signature,
+        signature=_clean_opt(draft.signature),
         signature_codes=tuple(draft.signature_codes),
-        language=draft.language,
-        byline=draft.byline,
+        language=language.lower() if language else None,
+        language_detected=detected,
+        isins=find_isins(joined),
+        quotes=find_quotes(joined),
+        word_count=len(norm.split()),
+        byline=_clean_opt(draft.byline),
         urgency=draft.urgency,
-        keywords=tuple(draft.keywords),
+        keywords=tuple(k for k in (clean_line(k) for k in draft.keywords) if k),
         extra=dict(draft.extra),
-        word_count=len(text.split()),
     )
