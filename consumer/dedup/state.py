@@ -1,0 +1,109 @@
+"""The per-story state entry and its compact binary encoding.
+
+One entry a story *version* (each created/updated/corrected event), keyed by
+its exact fingerprint: the changelog topic is compacted on that key, so Kafka
+keeps one record a version, and a tombstone (``None``) evicts it.
+
+Why a hand-rolled ``struct`` layout rather than orjson: the entry is mostly
+fixed-width binary (fingerprint, ids, a 256-byte signature, 32-bit fact
+hashes); JSON would base64 or list them and triple the size, and decoding 1M
+entries on restore is dominated by per-entry work, which ``struct`` keeps to one
+``unpack_from`` and two slices. The text itself is never stored.
+
+Layout (little-endian), version byte first so the format can evolve::
+
+    B   format version (1)
+    16s fingerprint     16s story_id     16s event_id
+    q   event time (ms)     I shingle count     i version (-1 = none)
+    B   flags bits          H fact count        B agency-id length
+    256s signature (128 x uint16)
+    agency id (utf-8)       fact hashes (count x uint32)
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from consumer.dedup.fingerprint import NUM_PERM, Signature
+
+FORMAT_VERSION = 1
+_HEAD = struct.Struct("<B16s16s16sqIiBHB")
+_SIG_BYTES = NUM_PERM * 2
+
+FLAG_CORRECTION = 1
+FLAG_UPDATE = 2
+FLAG_REPEAT = 4
+
+
+@dataclass(frozen=True, slots=True)
+class StateEntry:
+    """What the dedup index keeps about one story version."""
+
+    fingerprint: bytes
+    story_id: str  # 32 hex chars: the event id of the story's first event
+    event_id: str  # 32 hex chars: the event this version produced
+    event_time_ms: int
+    signature: Signature
+    shingle_count: int
+    facts: npt.NDArray[np.uint32]
+    agency_id: str | None = None
+    version: int | None = None
+    flags: int = 0
+
+    @property
+    def key(self) -> str:
+        """Changelog key: the exact fingerprint in hex."""
+        return self.fingerprint.hex()
+
+    def encode(self) -> bytes:
+        aid = (self.agency_id or "").encode("utf-8")[:254]
+        head = _HEAD.pack(
+            FORMAT_VERSION,
+            self.fingerprint,
+            bytes.fromhex(self.story_id),
+            bytes.fromhex(self.event_id),
+            self.event_time_ms,
+            self.shingle_count,
+            -1 if self.version is None else self.version,
+            self.flags,
+            len(self.facts),
+            len(aid) if self.agency_id is not None else 255,
+        )
+        return b"".join(
+            (
+                head,
+                self.signature.astype("<u2").tobytes(),
+                aid,
+                self.facts.astype("<u4").tobytes(),
+            )
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> StateEntry:
+        (fmt, fp, sid, eid, t, count, version, flags, nfacts, alen) = _HEAD.unpack_from(data)
+        if fmt != FORMAT_VERSION:
+            raise ValueError(f"unknown state entry format {fmt}")
+        pos = _HEAD.size
+        sig = np.frombuffer(data, dtype="<u2", count=NUM_PERM, offset=pos).astype(np.uint16)
+        pos += _SIG_BYTES
+        agency_id: str | None = None
+        if alen != 255:
+            agency_id = data[pos : pos + alen].decode("utf-8")
+            pos += alen
+        facts = np.frombuffer(data, dtype="<u4", count=nfacts, offset=pos).astype(np.uint32)
+        return cls(
+            fingerprint=fp,
+            story_id=sid.hex(),
+            event_id=eid.hex(),
+            event_time_ms=t,
+            signature=sig,
+            shingle_count=count,
+            facts=facts,
+            agency_id=agency_id,
+            version=None if version == -1 else version,
+            flags=flags,
+        )

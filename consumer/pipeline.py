@@ -1,0 +1,166 @@
+"""One record in, one event out: parse, dedup decision, event, state changes. Pure.
+
+Shared by the offline ``wirefeed process`` mode and the streaming worker, so
+both make the same decisions for the same input. :meth:`Pipeline.process`
+never mutates the index: it returns the event *and* the changelog records
+(tombstones for evicted entries, then the new entry) so that the worker can
+write output and changelog in one Kafka transaction and only then call
+:meth:`Pipeline.commit`. Commit each outcome before processing the next record,
+or the next record cannot see this one (a re-send inside one batch would be
+missed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from consumer.dedup import Change, Decision, Index, StateEntry, decide, features
+from consumer.dedup.decide import story_flags
+from consumer.dedup.index import DEFAULT_MAX_ENTRIES, DEFAULT_WINDOW_MS
+from consumer.dedup.state import FLAG_CORRECTION, FLAG_REPEAT, FLAG_UPDATE
+from consumer.errors import Reason, WirefeedError
+from consumer.events import EventType, dead_letter_event, event_id, story_event
+from consumer.model import RawRecord, Story
+
+Parser = Callable[[RawRecord], Story]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of one record: exactly one event, and what to persist."""
+
+    event: dict[str, Any]
+    event_type: EventType
+    story: Story | None = None
+    decision: Decision | None = None
+    entry: StateEntry | None = None
+    changes: tuple[Change, ...] = ()
+    error: WirefeedError | None = None
+
+
+def _default_parser(record: RawRecord) -> Story:
+    # imported by name at call time: the parser lands in its own issue, and
+    # importing it lazily keeps ``wirefeed --help`` cheap
+    parse: Parser = importlib.import_module("consumer.parse").parse_record
+    return parse(record)
+
+
+def event_time_ms(story: Story, record: RawRecord, fallback: int | None) -> int:
+    """Story time if the story states one, else the record timestamp, else the watermark.
+
+    The story's own time wins because a re-send keeps it while the transport
+    timestamp is new; date-only stories count from midnight UTC.
+    """
+    if story.datetime is not None:
+        when = story.datetime
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return int(when.timestamp() * 1000)
+    if story.date is not None:
+        return int(dt.datetime.combine(story.date, dt.time(), dt.UTC).timestamp() * 1000)
+    if record.timestamp_ms is not None:
+        return record.timestamp_ms
+    return fallback if fallback is not None else 0
+
+
+_KIND_TO_EVENT: dict[str, EventType] = {
+    "created": "story.created",
+    "updated": "story.updated",
+    "corrected": "story.corrected",
+    "duplicate": "story.duplicate",
+}
+
+
+class Pipeline:
+    """Parse + decide + build the event, against one dedup index."""
+
+    def __init__(
+        self,
+        index: Index | None = None,
+        *,
+        parser: Parser | None = None,
+        window_ms: int = DEFAULT_WINDOW_MS,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+    ) -> None:
+        self.index = index or Index(window_ms=window_ms, max_entries=max_entries)
+        self._parse = parser or _default_parser
+
+    def process(self, record: RawRecord) -> Outcome:
+        """Decide one record. Never raises for bad input: it becomes a dead letter."""
+        try:
+            story = self._parse(record)
+        except WirefeedError as exc:
+            return self._dead(record, exc)
+        except Exception as exc:  # a parser bug must not stop the stream
+            error = WirefeedError(f"parser failed: {exc!r}", reason=Reason.INTERNAL)
+            return self._dead(record, error)
+        return self.process_story(story, record)
+
+    def process_story(self, story: Story, record: RawRecord) -> Outcome:
+        """Decide an already parsed story (the bench and tests skip the parser)."""
+        feats = features(story.normalized_text, story.body_text)
+        when = event_time_ms(story, record, self.index.watermark_ms)
+        decision = decide(story, feats, when, self.index)
+        eid = event_id(record)
+        event_type = _KIND_TO_EVENT[decision.kind]
+        if decision.kind == "duplicate":
+            assert decision.matched is not None
+            event = story_event(
+                event_type=event_type,
+                story=story,
+                source=record,
+                story_id=decision.matched.story_id,
+                duplicate_of=decision.matched.event_id,
+                reason=decision.reason,
+                similarity=decision.similarity,
+            )
+            return Outcome(event, event_type, story, decision)
+        if decision.kind == "created" or decision.matched is None:
+            story_id, supersedes, similarity = eid, None, None
+        else:
+            story_id = decision.matched.story_id
+            supersedes, similarity = decision.supersedes, decision.similarity
+        event = story_event(
+            event_type=event_type,
+            story=story,
+            source=record,
+            story_id=story_id,
+            supersedes=supersedes,
+            similarity=similarity,
+        )
+        repeat, correction, update = story_flags(story)
+        entry = StateEntry(
+            fingerprint=feats.fingerprint,
+            story_id=story_id,
+            event_id=eid,
+            event_time_ms=when,
+            signature=feats.signature,
+            shingle_count=feats.shingle_count,
+            facts=feats.facts,
+            agency_id=story.agency_id,
+            version=story.version,
+            flags=(FLAG_CORRECTION if correction else 0)
+            | (FLAG_UPDATE if update else 0)
+            | (FLAG_REPEAT if repeat else 0),
+        )
+        changes = tuple(self.index.changes_for(entry))
+        return Outcome(event, event_type, story, decision, entry, changes)
+
+    def commit(self, outcome: Outcome) -> None:
+        """Apply an outcome's state changes (after its event is safely written)."""
+        self.index.apply_all(outcome.changes)
+
+    def run(self, record: RawRecord) -> Outcome:
+        """process + commit, for callers without a transaction to wait for."""
+        outcome = self.process(record)
+        self.commit(outcome)
+        return outcome
+
+    @staticmethod
+    def _dead(record: RawRecord, error: WirefeedError) -> Outcome:
+        event = dead_letter_event(source=record, error=error)
+        return Outcome(event, "dead_letter", error=error)
