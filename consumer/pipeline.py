@@ -94,10 +94,10 @@ class Pipeline:
         try:
             story = self._parse(record)
         except WirefeedError as exc:
-            return self._dead(record, exc)
+            return self.dead_letter(record, exc)
         except Exception as exc:  # a parser bug must not stop the stream
             error = WirefeedError(f"parser failed: {exc!r}", reason=Reason.INTERNAL)
-            return self._dead(record, error)
+            return self.dead_letter(record, error)
         return self.process_story(story, record)
 
     def process_story(self, story: Story, record: RawRecord) -> Outcome:
@@ -161,6 +161,7 @@ class Pipeline:
         return outcome
 
     @staticmethod
-    def _dead(record: RawRecord, error: WirefeedError) -> Outcome:
+    def dead_letter(record: RawRecord, error: WirefeedError) -> Outcome:
+        """The outcome for a record that never became a story."""
         event = dead_letter_event(source=record, error=error)
         return Outcome(event, "dead_letter", error=error)

@@ -14,7 +14,9 @@ import click
 from consumer import __version__
 
 # subcommand name -> "module:attribute" of its click command
-_COMMANDS: dict[str, str] = {}
+_COMMANDS: dict[str, str] = {
+    "process": "consumer.cli.process_cmd:process",
+}
 
 
 class _LazyGroup(click.Group):
