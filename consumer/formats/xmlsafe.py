@@ -180,6 +180,9 @@ def load(raw: bytes, *, declared_encoding: str | None = None) -> etree._Element:
         except (ParseError, LookupError):
             raise exc from None
     docinfo: object = root.getroottree().docinfo
+    if _mislabeled_utf8(raw, str(getattr(docinfo, "encoding", "") or "")):
+        root = _parse(raw, "utf-8")
+        docinfo = root.getroottree().docinfo
     if (
         getattr(docinfo, "doctype", "")
         or getattr(docinfo, "internalDTD", None) is not None
@@ -187,6 +190,28 @@ def load(raw: bytes, *, declared_encoding: str | None = None) -> etree._Element:
     ):
         raise ParseError(Reason.FORBIDDEN_XML, "DOCTYPE declarations are not accepted")
     return root
+
+
+_LATIN1_LABELS: Final = frozenset(
+    {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "windows-1252", "cp1252", "us-ascii"}
+)
+
+
+def _mislabeled_utf8(raw: bytes, declared: str) -> bool:
+    """Whether a document labelled Latin-1 is in fact UTF-8 (AFP's afp20.xml is).
+
+    Non-ASCII Latin-1 text almost never forms valid multi-byte UTF-8 by
+    accident ("Ã©" would have to be the intended text), so strict UTF-8
+    validity of the whole document is a reliable tell; decoding it as Latin-1
+    would silently give mojibake in every accented word.
+    """
+    if declared.lower() not in _LATIN1_LABELS or raw.isascii():
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _parse(raw: bytes, encoding: str | None) -> etree._Element:

@@ -1,0 +1,278 @@
+"""IPTC ninjs (News in JSON) 1.x, 2.x and 3.x text items.
+
+The three major versions name the same things differently: 1.x has flat
+``headline``/``body_html``/``body_text``/``byline``/``subject``; 2.x moves to
+``headlines[]``/``bodies[]``/``by``/``subjects[]``; 3.x keeps that but
+camel-cases every key (``versionCreated``, ``copyrightHolder``,
+``contentType``). Keys are therefore looked up case-insensitively and each
+concept tries its 1.x name, then its 2.x/3.x array.
+
+Distribution APIs wrap items: the AP Media API as ``{"data": {"item": {...}}}``
+and BBC's feed as ``{"item": [{...}]}``. Those two shapes are unwrapped (first
+item only, as for NewsML messages) because they are ninjs on the inside; any
+other JSON is left to the generic JSON envelope parser, which is why
+:func:`sniff` insists on keys that only ninjs uses.
+
+An HTML body is preferred to a text body when both exist: the IPTC examples
+ship the same story as one unbroken ``body_text`` line and as ``<p>``s, and
+only the markup keeps the paragraphs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Final
+from urllib.parse import urlsplit
+
+import orjson
+
+from consumer.errors import ParseError, Reason
+from consumer.formats import html_body as hb
+from consumer.formats.base import Draft, Hints
+from consumer.model import Block
+from consumer.text import decode
+
+NAME: Final = "ninjs"
+
+# Keys that only ninjs uses (lower-cased); generic JSON envelopes use
+# "headline"/"body"/"id" too, so those do not count.
+_NINJS_KEYS: Final = frozenset(
+    {
+        "versioncreated",
+        "firstcreated",
+        "pubstatus",
+        "body_html",
+        "body_text",
+        "body_xhtml",
+        "bodies",
+        "headlines",
+        "copyrightholder",
+        "copyrightnotice",
+        "usageterms",
+        "embargoed",
+        "embargoeduntil",
+        "descriptions",
+        "description_text",
+        "description_html",
+    }
+)
+_IDENTITY_KEYS: Final = frozenset({"uri", "guid", "headline", "headlines", "type", "version"})
+_KEY_RE: Final = re.compile(rb'"([A-Za-z_]{2,20})"\s*:')
+_CANCELED: Final = frozenset({"canceled", "cancelled", "withheld"})
+_HTML_TYPES: Final = ("html", "xhtml", "xml")
+
+
+def sniff(head: bytes) -> bool:
+    """A JSON object whose first bytes show a ninjs-only key plus an identity key.
+
+    Keys are matched anywhere in the head, not only at the top level, so the
+    API wrappers handled by :func:`parse` are recognised too.
+    """
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not stripped.startswith(b"{"):
+        return False
+    keys = {k.decode("ascii").lower() for k in _KEY_RE.findall(head)}
+    specific = keys & _NINJS_KEYS
+    return len(specific) >= 2 or (len(specific) == 1 and bool(keys & _IDENTITY_KEYS))
+
+
+class _Obj:
+    """Case-insensitive, type-checked view of one JSON object."""
+
+    def __init__(self, data: Mapping[str, object], where: str = "") -> None:
+        self._data: dict[str, object] = {}
+        for k, v in data.items():
+            self._data.setdefault(k.lower(), v)
+        self._where = where
+
+    def raw(self, key: str) -> object:
+        return self._data.get(key.lower())
+
+    def has(self, key: str) -> bool:
+        return self.raw(key) is not None
+
+    def text(self, key: str) -> str | None:
+        v = self.raw(key)
+        if v is None:
+            return None
+        if not isinstance(v, str):
+            raise ParseError(
+                Reason.INVALID_FIELD,
+                f"{self._where}{key}: expected a string, got {type(v).__name__}",
+            )
+        return v
+
+    def objects(self, key: str) -> list[_Obj]:
+        """A list of objects (``headlines``, ``subjects``...); a single object is a list of one."""
+        v = self.raw(key)
+        if v is None:
+            return []
+        items = [v] if isinstance(v, dict) else v
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise ParseError(
+                Reason.INVALID_FIELD, f"{self._where}{key}: expected a list of objects"
+            )
+        return [_Obj(i, f"{self._where}{key}[].") for i in items]
+
+    def strings(self, key: str) -> list[str]:
+        v = self.raw(key)
+        if v is None:
+            return []
+        items = [v] if isinstance(v, str) else v
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ParseError(
+                Reason.INVALID_FIELD, f"{self._where}{key}: expected a list of strings"
+            )
+        return list(items)
+
+
+def _load(raw: bytes, hints: Hints) -> object:
+    """JSON value of the record: ``malformed_json`` if bad syntax, ``undecodable`` if bad bytes."""
+    body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            raise ParseError(Reason.MALFORMED_JSON, f"invalid JSON: {str(exc)[:160]}") from None
+    # Not UTF-8: accept a declared legacy charset, as the text formats do.
+    text, _codec = decode(body, hints.declared_encoding)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(Reason.MALFORMED_JSON, f"invalid JSON: {str(exc)[:160]}") from None
+
+
+def _unwrap(value: object) -> _Obj:
+    if not isinstance(value, dict):
+        raise ParseError(Reason.INVALID_FIELD, "top-level JSON value is not an object")
+    top = _Obj(value)
+    if not any(top.has(k) for k in _NINJS_KEYS | {"uri", "guid", "headline"}):
+        data = top.raw("data")
+        inner = data.get("item") if isinstance(data, dict) else top.raw("item")
+        if isinstance(inner, list) and inner:
+            inner = inner[0]
+        if isinstance(inner, dict):
+            return _Obj(inner, "item.")
+    return top
+
+
+def _headline(item: _Obj) -> str | None:
+    single = hb.opt_inline(item.text("headline"))
+    if single:
+        return single
+    heads = item.objects("headlines")
+    for h in heads:
+        if (h.text("role") or "main").lower() == "main" and hb.opt_inline(h.text("value")):
+            return hb.opt_inline(h.text("value"))
+    for h in heads:
+        value = hb.opt_inline(h.text("value"))
+        if value:
+            return value
+    return None
+
+
+def _body(item: _Obj) -> list[Block]:
+    for key in ("body_html", "body_xhtml"):
+        blocks = hb.blocks_from_html(item.text(key))
+        if hb.has_paragraph(blocks):
+            return blocks
+    bodies = item.objects("bodies")
+    ranked = sorted(
+        bodies,
+        key=lambda b: (
+            0 if any(t in (b.text("contenttype") or "").lower() for t in _HTML_TYPES) else 1
+        ),
+    )
+    for b in ranked:
+        value = b.text("value")
+        ctype = (b.text("contenttype") or "").lower()
+        is_markup = any(t in ctype for t in _HTML_TYPES)
+        blocks = hb.blocks_from_html(value) if is_markup else hb.blocks_from_text(value)
+        if hb.has_paragraph(blocks):
+            return blocks
+    return hb.blocks_from_text(item.text("body_text"))
+
+
+def _agency(item: _Obj) -> str | None:
+    for key in ("provider", "copyrightholder", "source"):
+        v = item.raw(key)
+        if isinstance(v, dict):
+            v = _Obj(v, f"{key}.").text("name")
+        elif v is not None and not isinstance(v, str):
+            raise ParseError(Reason.INVALID_FIELD, f"{key}: expected a string or object")
+        name = hb.opt_inline(v)
+        if name:
+            return name
+    uri = item.text("uri") or ""
+    if uri.lower().startswith(("http://", "https://")):
+        return urlsplit(uri).hostname or None
+    if uri.lower().startswith("urn:newsml:"):
+        return uri.split(":")[2] or None
+    return None
+
+
+def _keywords(item: _Obj) -> list[str]:
+    names = list(item.strings("keywords"))
+    for key in ("subject", "subjects"):
+        names.extend(n for n in (s.text("name") for s in item.objects(key)) if n)
+    return hb.dedup(names)
+
+
+def parse(raw: bytes, hints: Hints) -> Draft:
+    """Parse one ninjs document (or a supported API wrapper around one)."""
+    item = _unwrap(_load(raw, hints))
+    extra: dict[str, str] = {}
+
+    moment, day = hb.when(item.text("versioncreated"), "versioncreated")
+    if item.text("versioncreated") and moment is None:
+        extra["datetime_local"] = item.text("versioncreated") or ""
+    first = item.text("firstcreated")
+    if first:
+        hb.when(first, "firstcreated")
+        extra["first_created"] = first
+
+    flags: list[str] = []
+    status = (item.text("pubstatus") or "").lower()
+    if status:
+        extra["pubstatus"] = status
+    if status in _CANCELED:
+        flags.append("canceled")
+    for sig in item.strings("signals"):
+        s = sig.lower()
+        for word, flag in (("correct", "correction"), ("update", "update")):
+            if word in s and flag not in flags:
+                flags.append(flag)
+    slug = hb.opt_inline(item.text("slugline"))
+    if slug:
+        extra["slugline"] = slug
+    ednote = hb.opt_inline(item.text("ednote"))
+    if ednote:
+        extra["ednote"] = ednote
+
+    located = hb.opt_inline(item.text("located"))
+    body = _body(item)
+    draft = Draft(
+        format=NAME,
+        body=body,
+        agency=_agency(item),
+        agency_id=hb.opt_inline(item.text("uri")) or hb.opt_inline(item.text("guid")),
+        version=hb.to_int(item.raw("version"), "version"),
+        date=day,
+        datetime=moment,
+        located=located,
+        headline=_headline(item),
+        flags=flags,
+        language=hb.language(item.text("language")),
+        byline=hb.opt_inline(item.text("byline")) or hb.opt_inline(item.text("by")),
+        urgency=hb.urgency(item.raw("urgency")),
+        keywords=_keywords(item),
+        extra=extra,
+    )
+    if not hb.has_paragraph(draft.body) and "canceled" not in flags:
+        raise ParseError(Reason.MISSING_BODY, "ninjs item has no body text")
+    return draft
