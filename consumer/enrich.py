@@ -34,11 +34,16 @@ LANGUAGES: Final = (
     "de", "en", "fr", "es", "it", "nl", "pt", "da", "sv", "no", "fi",
     "pl", "cs", "sk", "hu", "ro", "el", "tr", "ru", "uk", "ar", "zh", "ja",
 )  # fmt: skip
-# Characters of body text handed to the detector: accuracy on the corpora is
-# flat from ~200 characters on, and its cost is linear in the length.
-LANGID_PREFIX: Final = 240
+# Characters of body text handed to the detector. Its cost is linear in the
+# length (a per-byte Python loop inside py3langid); measured with the
+# restricted set on 533 German / 492 English corpus texts: 80 chars de 100 %
+# en 97.8 %, 120 chars de 100 % en 97.6 %, 240 chars de 100 % en 98.8 %;
+# the full 97-language model gets en 87-90 % at the same lengths.
+LANGID_PREFIX: Final = 120
 
-_ISIN_CANDIDATE: Final = re.compile(r"\b[A-Z]{2}[A-Z0-9]{9}\d\b")
+# The issue's candidate pattern is \b[A-Z]{2}[A-Z0-9]{9}\d\b; the leading \b
+# makes the scan 3x slower, so the boundaries are checked on the few hits.
+_ISIN_CANDIDATE: Final = re.compile(r"[A-Z][A-Z][A-Z0-9]{9}\d")
 _QUOTES: Final = re.compile(
     r"„([^„“”\"\n]{1,600})[“”\"]"
     r"|“([^“”\"\n]{1,600})”"
@@ -48,6 +53,7 @@ _QUOTES: Final = re.compile(
     r"|\"([^\"\n]{1,600})\""
 )
 _MIN_QUOTE_WORDS: Final = 2
+_NON_LETTERS: Final = re.compile(r"[\W\d_]+")
 
 
 @lru_cache(maxsize=1)
@@ -63,7 +69,7 @@ def _identifier() -> Any:
 def detect_language(text: str) -> str | None:
     """ISO 639-1 code of the text's language, from a prefix; None for too little text."""
     sample = text[:LANGID_PREFIX]
-    if sum(1 for c in sample if c.isalpha()) < 12:
+    if len(_NON_LETTERS.sub("", sample)) < 12:
         return None
     lang, _score = _identifier().classify(sample)
     return str(lang)
@@ -73,6 +79,9 @@ def find_isins(text: str) -> tuple[str, ...]:
     """Checksum-valid ISINs in order of first appearance."""
     seen: dict[str, None] = {}
     for m in _ISIN_CANDIDATE.finditer(text):
+        start, end = m.span()
+        if (start and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
+            continue
         code = m.group(0)
         if code not in seen and stdnum_isin.is_valid(code):
             seen[code] = None
@@ -94,8 +103,12 @@ def find_quotes(text: str) -> tuple[str, ...]:
 
 
 def normalized_text(body: tuple[Block, ...]) -> str:
-    """The dedup fingerprint text: see the module docstring for its exact content."""
-    return " ".join(" ".join(b.text.casefold().split()) for b in body)
+    """The dedup fingerprint text: see the module docstring for its exact content.
+
+    Block texts are already whitespace-collapsed by :func:`finish`, and
+    casefolding never introduces whitespace, so one join and one casefold do.
+    """
+    return " ".join(b.text for b in body).casefold()
 
 
 def _clean_opt(value: str | None) -> str | None:
@@ -129,7 +142,7 @@ def finish(draft: Draft) -> Story:
         agency=_clean_opt(draft.agency),
         agency_id=_clean_opt(draft.agency_id),
         version=draft.version,
-        date=draft.date if draft.date is not None or draft.datetime is None else draft.datetime.date(),
+        date=draft.date or (draft.datetime.date() if draft.datetime else None),
         datetime=draft.datetime,
         located=_clean_opt(draft.located),
         dateline_agency=_clean_opt(draft.dateline_agency),
@@ -144,7 +157,7 @@ def finish(draft: Draft) -> Story:
         language_detected=detected,
         isins=find_isins(joined),
         quotes=find_quotes(joined),
-        word_count=len(norm.split()),
+        word_count=norm.count(" ") + 1 if norm else 0,
         byline=_clean_opt(draft.byline),
         urgency=draft.urgency,
         keywords=tuple(k for k in (clean_line(k) for k in draft.keywords) if k),

@@ -274,11 +274,14 @@ def parse_text(text: str, draft: Draft) -> Draft:
 
     start = 0
     dateline = match_dateline(paragraphs[0][0])
+    known_headline = draft.headline is not None
     if dateline is None and len(paragraphs) > 1 and _looks_like_headline(paragraphs[0][0]):
         dateline = match_dateline(paragraphs[1][0])
-        if dateline is not None or paragraphs[0][1]:
+        if known_headline and paragraphs[0][0] != draft.headline:
+            dateline = None  # the framing gave the headline: never drop body text
+        elif dateline is not None or (paragraphs[0][1] and not known_headline):
             start = 1
-    elif dateline is None and not paragraphs[0][1]:
+    elif dateline is None and not paragraphs[0][1] and not known_headline:
         # "HEADLINE\nPLACE (dpa-AFX) - ..." without a blank line: split it off
         first_line, _, rest = text.lstrip().partition("\n")
         head = collapse(first_line)
@@ -287,7 +290,7 @@ def parse_text(text: str, draft: Draft) -> Draft:
             paragraphs[0] = (collapse(rest), False)
             paragraphs.insert(0, (head, True))
             dateline, start = rest_dl, 1
-    if start == 1 and draft.headline is None:
+    if start == 1 and not known_headline:
         draft.headline = paragraphs[0][0]
     paragraphs = paragraphs[start:]
     if not paragraphs:
