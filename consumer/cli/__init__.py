@@ -15,6 +15,7 @@ from consumer import __version__
 
 # subcommand name -> "module:attribute" of its click command
 _COMMANDS: dict[str, str] = {
+    "parse": "consumer.cli.parse_cmd:parse",
     "process": "consumer.cli.process_cmd:process",
 }
 
