@@ -51,7 +51,9 @@ class KafkaHelper:
         keys: Sequence[bytes | None] | None = None,
         headers: Sequence[list[tuple[str, bytes]]] | None = None, partition: int | None = None,
     ) -> int:
-        producer = await self.producer(acks="all", enable_idempotence=True, linger_ms=5)
+        producer = await self.producer(
+            acks="all", enable_idempotence=True, linger_ms=5, max_request_size=16 * 1024 * 1024
+        )
         futures = []
         for i, value in enumerate(values):
             futures.append(await producer.send(
@@ -77,6 +79,7 @@ class KafkaHelper:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, auto_offset_reset="earliest",
             enable_auto_commit=False, isolation_level=isolation_level, group_id=None,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
         )
         await consumer.start()
         try:

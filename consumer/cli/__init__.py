@@ -17,6 +17,7 @@ from consumer import __version__
 _COMMANDS: dict[str, str] = {
     "parse": "consumer.cli.parse_cmd:parse",
     "process": "consumer.cli.process_cmd:process",
+    "run": "consumer.cli.run_cmd:run",
 }
 
 

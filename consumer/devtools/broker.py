@@ -199,6 +199,8 @@ class Cluster:
             "log.cleaner.threads=1",
             "log.cleaner.backoff.ms=2000",
             "log.segment.bytes=67108864",
+            "message.max.bytes=16777216",
+            "replica.fetch.max.bytes=16777216",
             "transaction.abort.timed.out.transaction.cleanup.interval.ms=5000",
             "transaction.remove.expired.transaction.cleanup.interval.ms=60000",
             "group.coordinator.rebalance.protocols=classic,consumer",

@@ -1,0 +1,250 @@
+"""Worker configuration: one typed object, from ``WIREFEED_*`` variables or the same CLI flags.
+
+Every setting has exactly one definition here (:data:`OPTIONS`): its environment
+variable, flag, default and help text. The CLI builds its options from that
+table and the README's configuration table is generated from it, so the three
+cannot drift apart. Invalid values fail at start with one message naming the
+variable *and* the flag; secrets are masked wherever settings are shown.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from consumer.errors import ConfigError
+
+ENV_PREFIX = "WIREFEED_"
+
+Guarantee = Literal["exactly_once", "at_least_once"]
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+DuplicatesMode = Literal["topic", "drop"]
+
+_SECRET_FIELDS = frozenset({"sasl_password", "ssl_password"})
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One setting: ``field`` of :class:`Settings`, its env variable and CLI flag."""
+
+    field: str
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.field.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.field.replace("_", "-")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("bootstrap_servers", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated."),
+    Option("input_topics", "wire.raw",
+           "Input topics, comma-separated; or a regex when it starts with '^'."),
+    Option("output_topic", "wire.stories", "Topic for story events (key = story_id)."),
+    Option("duplicates_topic", "wire.duplicates",
+           "Topic for story.duplicate events; empty to drop duplicates (counted, not published)."),
+    Option("dead_letter_topic", "wire.dlq",
+           "Dead-letter topic: original key/value/headers plus reason headers."),
+    Option("state_topic", "wirefeed.state",
+           "Compacted changelog topic holding the dedup state."),
+    Option("group_id", "wirefeed", "Kafka consumer group id; replicas share it."),
+    Option("processing_guarantee", "exactly_once", "exactly_once or at_least_once.",
+           ("exactly_once", "at_least_once")),
+    Option("commit_interval_ms", 100, "Longest time a transaction (or offset commit) stays open."),
+    Option("retention_hours", 72.0, "Dedup window by event time, in hours."),
+    Option("max_entries", 2_000_000, "Dedup window by size: stories held at most."),
+    Option("max_in_flight", 2000, "Records fetched but not yet committed, at most (backpressure)."),
+    Option("max_record_bytes", 2 * 1024 * 1024, "Larger input records become dead letters."),
+    Option("metrics_host", "0.0.0.0", "Address of the HTTP server (/metrics, /healthz, /readyz)."),
+    Option("metrics_port", 9108, "Port of the HTTP server; 0 picks a free port."),
+    Option("log_level", "info", "debug, info, warning or error.",
+           ("debug", "info", "warning", "error")),
+    Option("shutdown_timeout_s", 20.0, "SIGTERM/SIGINT: exit within this many seconds."),
+    Option("transactional_id_prefix", "",
+           "Prefix of the per-partition transactional ids; defaults to the group id."),
+    Option("security_protocol", "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+           ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")),
+    Option("sasl_mechanism", "PLAIN", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
+           ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")),
+    Option("sasl_username", "", "SASL user name."),
+    Option("sasl_password", "", "SASL password (never logged)."),
+    Option("ssl_cafile", "", "CA bundle (PEM) to verify the brokers."),
+    Option("ssl_certfile", "", "Client certificate (PEM) for mutual TLS."),
+    Option("ssl_keyfile", "", "Client private key (PEM) for mutual TLS."),
+    Option("ssl_password", "", "Password of the client key, if encrypted (never logged)."),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Validated worker settings. Build with :func:`load`, not directly."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    input_topics: str = "wire.raw"
+    output_topic: str = "wire.stories"
+    duplicates_topic: str = "wire.duplicates"
+    dead_letter_topic: str = "wire.dlq"
+    state_topic: str = "wirefeed.state"
+    group_id: str = "wirefeed"
+    processing_guarantee: Guarantee = "exactly_once"
+    commit_interval_ms: int = 100
+    retention_hours: float = 72.0
+    max_entries: int = 2_000_000
+    max_in_flight: int = 2000
+    max_record_bytes: int = 2 * 1024 * 1024
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 9108
+    log_level: str = "info"
+    shutdown_timeout_s: float = 20.0
+    transactional_id_prefix: str = ""
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: str = ""
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    ssl_password: str = ""
+
+    @property
+    def topics(self) -> list[str]:
+        return [t.strip() for t in self.input_topics.split(",") if t.strip()]
+
+    @property
+    def topic_pattern(self) -> str | None:
+        return self.input_topics if self.input_topics.startswith("^") else None
+
+    @property
+    def txn_prefix(self) -> str:
+        return self.transactional_id_prefix or self.group_id
+
+    @property
+    def exactly_once(self) -> bool:
+        return self.processing_guarantee == "exactly_once"
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings for logs: secrets replaced by a marker, never their value."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = "***" if f.name in _SECRET_FIELDS and value else value
+        return out
+
+    def kafka_common(self) -> dict[str, Any]:
+        """Connection and security keyword arguments shared by every aiokafka client."""
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            kwargs["ssl_context"] = create_ssl_context(
+                cafile=self.ssl_cafile or None,
+                certfile=self.ssl_certfile or None,
+                keyfile=self.ssl_keyfile or None,
+                password=self.ssl_password or None,
+            )
+        if self.security_protocol.startswith("SASL"):
+            kwargs["sasl_mechanism"] = self.sasl_mechanism
+            kwargs["sasl_plain_username"] = self.sasl_username
+            kwargs["sasl_plain_password"] = self.sasl_password
+        return kwargs
+
+
+def _name(opt: Option) -> str:
+    return f"{opt.env} ({opt.flag})"
+
+
+def _coerce(opt: Option, raw: Any) -> Any:
+    target = type(opt.default)
+    if isinstance(raw, target) and not (target is int and isinstance(raw, bool)):
+        value = raw
+    else:
+        text = str(raw).strip()
+        try:
+            value = target(text) if target is not float else float(text)
+        except ValueError:
+            raise ConfigError(
+                f"{_name(opt)}: expected {target.__name__}, got {text!r}"
+            ) from None
+    if opt.choices is not None and str(value) not in opt.choices:
+        raise ConfigError(f"{_name(opt)}: must be one of {', '.join(opt.choices)}, got {value!r}")
+    return value
+
+
+def load(overrides: Mapping[str, Any] | None = None,
+         environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from defaults < environment < explicit overrides (CLI flags).
+
+    Raises :class:`ConfigError` with one clear message for the first problem.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for opt in OPTIONS:
+        raw: Any = opt.default
+        if opt.env in env:
+            raw = env[opt.env]
+        if overrides and overrides.get(opt.field) is not None:
+            raw = overrides[opt.field]
+        values[opt.field] = _coerce(opt, raw)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    by_field = {o.field: o for o in OPTIONS}
+
+    def fail(field: str, why: str) -> None:
+        raise ConfigError(f"{_name(by_field[field])}: {why}")
+
+    if not s.bootstrap_servers.strip():
+        fail("bootstrap_servers", "must not be empty")
+    for server in s.bootstrap_servers.split(","):
+        if not re.fullmatch(r"\s*[\w.\-\[\]:]+:\d{1,5}\s*", server):
+            fail("bootstrap_servers", f"expected host:port, got {server.strip()!r}")
+    if s.topic_pattern is not None:
+        try:
+            re.compile(s.topic_pattern)
+        except re.error as exc:
+            fail("input_topics", f"invalid regex: {exc}")
+    elif not s.topics:
+        fail("input_topics", "must name at least one topic")
+    for field in ("output_topic", "dead_letter_topic", "state_topic", "group_id"):
+        if not getattr(s, field).strip():
+            fail(field, "must not be empty")
+    outputs = {s.output_topic, s.dead_letter_topic, s.state_topic, s.duplicates_topic} - {""}
+    if s.topic_pattern is None and outputs & set(s.topics):
+        fail("input_topics", "an input topic is also an output topic: that would loop")
+    for field, low, high in (
+        ("commit_interval_ms", 1, 600_000), ("max_in_flight", 1, 1_000_000),
+        ("metrics_port", 0, 65535), ("max_record_bytes", 1, 1 << 30),
+        ("max_entries", 1, 100_000_000),
+    ):
+        value = getattr(s, field)
+        if not low <= value <= high:
+            fail(field, f"must be between {low} and {high}, got {value}")
+    if s.retention_hours <= 0:
+        fail("retention_hours", "must be positive")
+    if s.shutdown_timeout_s <= 0:
+        fail("shutdown_timeout_s", "must be positive")
+    if s.security_protocol.startswith("SASL") and not (s.sasl_username and s.sasl_password):
+        fail("sasl_username", f"{s.security_protocol} needs a user name and a password "
+             f"({ENV_PREFIX}SASL_USERNAME / {ENV_PREFIX}SASL_PASSWORD)")
+    for field in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        path = getattr(s, field)
+        if path and not Path(path).is_file():
+            fail(field, f"no such file: {path}")
+    if bool(s.ssl_certfile) != bool(s.ssl_keyfile):
+        fail("ssl_certfile", "a client certificate needs its key, and the other way round")

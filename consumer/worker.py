@@ -1,0 +1,491 @@
+"""``wirefeed run``: the asyncio shell around the pure parse + dedup pipeline.
+
+Exactly-once, and why one transactional producer per input partition
+--------------------------------------------------------------------
+Output events, duplicates, dead letters, dedup-state changelog entries and the
+input offsets of a batch are committed in one Kafka transaction. aiokafka's
+``send_offsets_to_transaction`` takes a bare group id, without the
+consumer-group metadata that lets the broker fence a stale instance after a
+rebalance (KIP-447). So, like Kafka Streams' original exactly-once mode, the
+worker uses one transactional producer per input partition, with the
+transactional id ``<prefix>-<topic>-<partition>``: whichever instance owns a
+partition calls ``init_transactions`` with that id, which aborts any open
+transaction of the previous owner and fences it, so a zombie can never commit
+output for a partition it has lost. Only after that does the new owner read
+the committed offset and start fetching.
+
+Failure handling is deliberately blunt: on any error inside a transaction the
+worker aborts every open transaction, rewinds every partition to its committed
+offset, rebuilds the dedup index from the changelog (so no entry of an
+aborted transaction survives in memory) and carries on after a backoff. It
+never exits because the broker went away; readiness is false meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from consumer import __version__, log
+from consumer.changelog import ChangelogFollower
+from consumer.config import Settings
+from consumer.events import SCHEMA_VERSION
+from consumer.http import HealthServer
+from consumer.metrics import Metrics
+from consumer.model import RawRecord
+from consumer.pipeline import Outcome, Pipeline
+
+# A dead letter carries the original record unchanged, so the producer must
+# accept whatever the input topic accepted (topics' max.message.bytes must match).
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+_STORY_TYPES = frozenset({"story.created", "story.updated", "story.corrected"})
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass
+class _Batch:
+    """Uncommitted work of one input partition (one open transaction in exactly-once)."""
+
+    tp: TopicPartition
+    producer: AIOKafkaProducer | None = None
+    open: bool = False
+    opened_at: float = 0.0
+    next_offset: int | None = None
+    timestamps: list[int] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    futures: list[asyncio.Future[Any]] = field(default_factory=list)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._worker.partitions_revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._worker.partitions_assigned(set(assigned))
+
+
+class Worker:
+    """One replica of the consumer group."""
+
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.s = settings
+        self.metrics = metrics or Metrics()
+        self.pipeline = Pipeline(
+            window_ms=int(settings.retention_hours * 3_600_000),
+            max_entries=settings.max_entries,
+        )
+        self.log = log.get("wirefeed.worker")
+        self._kafka = settings.kafka_common()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._alo_producer: AIOKafkaProducer | None = None
+        self._batches: dict[TopicPartition, _Batch] = {}
+        self._lock = asyncio.Lock()
+        self._stop = asyncio.Event()
+        self._follower: ChangelogFollower | None = None
+        self._http: HealthServer | None = None
+        self._broker_ok = False
+        self._assigned_once = False
+        self._recovering = False
+
+    # --- readiness -------------------------------------------------------
+    def readiness(self) -> tuple[bool, str]:
+        if self._follower is None or not self._follower.restored:
+            return False, "restoring dedup state"
+        if not self._broker_ok:
+            return False, "broker unreachable"
+        if self._recovering:
+            return False, "recovering from a failed transaction"
+        if not self._assigned_once:
+            return False, "waiting for partition assignment"
+        return True, "ready"
+
+    def _update_ready(self) -> None:
+        self.metrics.ready.set(1 if self.readiness()[0] else 0)
+
+    @property
+    def http_port(self) -> int:
+        assert self._http is not None
+        return self._http.port
+
+    # --- lifecycle -------------------------------------------------------
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+        self._http = HealthServer(self.metrics, self.readiness, self.s.metrics_host,
+                                  self.s.metrics_port)
+        await self._http.start()
+        self.log.info("worker_starting", version=__version__, http_port=self._http.port,
+                      settings=self.s.redacted())
+        try:
+            await self._start_clients()
+            await self._loop()
+        finally:
+            await self._shutdown()
+        return 0
+
+    async def _start_clients(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                self._follower = ChangelogFollower(
+                    self.s.state_topic, self._load_state, self._apply_state,
+                    self.metrics, self._kafka,
+                )
+                await self._follower.start()
+                self._broker_ok = True
+                break
+            except (KafkaError, OSError, RuntimeError) as exc:
+                self._broker_ok = False
+                self.log.warning("broker_unavailable", error=repr(exc), retry_in_s=backoff)
+                if self._follower is not None:
+                    await self._follower.stop()
+                    self._follower = None
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+        if self._stop.is_set():
+            return
+        self.metrics.state_entries.set(len(self.pipeline.index))
+        if not self.s.exactly_once:
+            self._alo_producer = AIOKafkaProducer(
+                enable_idempotence=True, acks="all", linger_ms=5,
+                max_request_size=MAX_REQUEST_BYTES, **self._kafka,
+            )
+            await self._alo_producer.start()
+        self._consumer = AIOKafkaConsumer(
+            group_id=self.s.group_id, enable_auto_commit=False,
+            isolation_level="read_committed", auto_offset_reset="earliest",
+            max_poll_records=self.s.max_in_flight, session_timeout_ms=10_000,
+            max_partition_fetch_bytes=MAX_REQUEST_BYTES,
+            heartbeat_interval_ms=2_000, rebalance_timeout_ms=30_000,
+            client_id=f"wirefeed-{__version__}", **self._kafka,
+        )
+        await self._consumer.start()
+        listener = _Rebalance(self)
+        if self.s.topic_pattern:
+            self._consumer.subscribe(pattern=self.s.topic_pattern, listener=listener)
+        else:
+            self._consumer.subscribe(topics=self.s.topics, listener=listener)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+    # --- rebalance -------------------------------------------------------
+    async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        async with self._lock:
+            assert self._consumer is not None
+            for tp in sorted(assigned):
+                if tp in self._batches:
+                    continue
+                batch = _Batch(tp)
+                if self.s.exactly_once:
+                    batch.producer = await self._txn_producer(tp)
+                self._batches[tp] = batch
+                # read the committed offset only after init_transactions fenced
+                # the previous owner and aborted its open transaction
+                committed = await self._consumer.committed(tp)
+                if committed is not None:
+                    self._consumer.seek(tp, committed)
+                else:
+                    await self._consumer.seek_to_beginning(tp)
+            self._assigned_once = True
+            self.metrics.assigned_partitions.set(len(self._batches))
+            self._update_ready()
+            self.log.info("partitions_assigned",
+                          partitions=[f"{tp.topic}:{tp.partition}" for tp in sorted(assigned)])
+
+    async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._lock:
+            mine = [tp for tp in revoked if tp in self._batches]
+            try:
+                await self._commit([self._batches[tp] for tp in mine], force=True)
+            except Exception as exc:  # the new owner will redo the uncommitted records
+                self.log.warning("commit_on_revoke_failed", error=repr(exc))
+                await self._abort([self._batches[tp] for tp in mine])
+            for tp in mine:
+                batch = self._batches.pop(tp)
+                if batch.producer is not None:
+                    with contextlib.suppress(Exception):
+                        await batch.producer.stop()
+                with contextlib.suppress(KeyError):
+                    self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
+            self.metrics.assigned_partitions.set(len(self._batches))
+            self.log.info("partitions_revoked",
+                          partitions=[f"{tp.topic}:{tp.partition}" for tp in sorted(mine)])
+
+    async def _txn_producer(self, tp: TopicPartition) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
+            transactional_id=f"{self.s.txn_prefix}-{tp.topic}-{tp.partition}",
+            enable_idempotence=True, acks="all", linger_ms=5,
+            max_request_size=MAX_REQUEST_BYTES, transaction_timeout_ms=60_000, **self._kafka,
+        )
+        await producer.start()  # runs init_transactions: fences the previous owner
+        return producer
+
+    # --- the loop --------------------------------------------------------
+    async def _loop(self) -> None:
+        assert self._consumer is not None or self._stop.is_set()
+        backoff = 0.5
+        while not self._stop.is_set():
+            assert self._consumer is not None
+            try:
+                if self._pending() >= self.s.max_in_flight:
+                    async with self._lock:
+                        await self._commit(list(self._batches.values()), force=True)
+                fetched = await self._consumer.getmany(
+                    timeout_ms=self.s.commit_interval_ms, max_records=self.s.max_in_flight
+                )
+                self._broker_ok = True
+                async with self._lock:
+                    for tp, records in fetched.items():
+                        batch = self._batches.get(tp)
+                        if batch is None:  # revoked between fetch and processing
+                            continue
+                        await self._process(batch, records)
+                    await self._commit(list(self._batches.values()), force=False)
+                await self._update_lag()
+                self._recovering = False
+                backoff = 0.5
+            except Exception as exc:  # broker trouble or a bug: never exit, never lose work
+                self._broker_ok = not isinstance(exc, KafkaError)
+                self._recovering = True
+                self._update_ready()
+                self.metrics.commit_failures.inc()
+                self.log.warning("transaction_failed", error=repr(exc), retry_in_s=backoff)
+                await self._recover()
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+            self._update_ready()
+
+    def _pending(self) -> int:
+        return sum(len(b.timestamps) for b in self._batches.values())
+
+    async def _process(self, batch: _Batch, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        producer = batch.producer or self._alo_producer
+        assert producer is not None
+        if self.s.exactly_once and not batch.open:
+            await producer.begin_transaction()
+            batch.open = True
+            batch.opened_at = time.monotonic()
+        elif not batch.timestamps:
+            batch.opened_at = time.monotonic()
+        for rec in records:
+            started = time.perf_counter()
+            raw = RawRecord(
+                value=rec.value, key=rec.key, headers=tuple(rec.headers or ()),
+                timestamp_ms=rec.timestamp, topic=rec.topic, partition=rec.partition,
+                offset=rec.offset,
+            )
+            outcome = self.pipeline.process(raw)
+            self.metrics.processing_duration.observe(time.perf_counter() - started)
+            self.metrics.records_consumed.labels(rec.topic).inc()
+            await self._emit(producer, batch, raw, outcome)
+            # later records of this batch must see this one; if the transaction
+            # aborts, _recover rebuilds the index from the committed changelog
+            self.pipeline.commit(outcome)
+            batch.next_offset = rec.offset + 1
+            batch.timestamps.append(rec.timestamp)
+        self.metrics.state_entries.set(len(self.pipeline.index))
+
+    async def _emit(self, producer: AIOKafkaProducer, batch: _Batch, raw: RawRecord,
+                    outcome: Outcome) -> None:
+        event = outcome.event
+        etype: str = event["event_type"]
+        batch.counts[etype] = batch.counts.get(etype, 0) + 1
+        coords: Headers = [
+            ("wirefeed-source-topic", raw.topic.encode()),
+            ("wirefeed-source-partition", str(raw.partition).encode()),
+            ("wirefeed-source-offset", str(raw.offset).encode()),
+            ("wirefeed-version", __version__.encode()),
+        ]
+        traceparent = raw.header("traceparent")
+        if traceparent:
+            coords.append(("traceparent", traceparent.encode()))
+        sends: list[tuple[str, bytes | None, bytes | None, Headers]] = []
+        if etype == "dead_letter":
+            headers = [*raw.headers, *coords,
+                       ("wirefeed-reason", str(event["reason"]).encode()),
+                       ("wirefeed-error", str(event.get("message", ""))[:1000].encode())]
+            sends.append((self.s.dead_letter_topic, raw.key, raw.value, headers))
+            self.metrics.dead_letters.labels(event["reason"]).inc()
+            self.log.warning("dead_letter", reason=event["reason"], message=event.get("message"),
+                             topic=raw.topic, partition=raw.partition, offset=raw.offset)
+        else:
+            headers = [("content-type", b"application/json"),
+                       ("wirefeed-schema", SCHEMA_VERSION.encode()),
+                       ("wirefeed-event-type", etype.encode()), *coords]
+            value = orjson.dumps(event)
+            key = str(event["story_id"]).encode()
+            if etype in _STORY_TYPES:
+                sends.append((self.s.output_topic, key, value, headers))
+                self.metrics.events_published.labels(etype).inc()
+            else:
+                self.metrics.duplicates.labels(str(event.get("reason"))).inc()
+                if self.s.duplicates_topic:
+                    sends.append((self.s.duplicates_topic, key, value, headers))
+                    self.metrics.events_published.labels(etype).inc()
+        for state_key, state_value in outcome.changes:
+            sends.append((self.s.state_topic, state_key.encode(), state_value, []))
+        for topic, out_key, out_value, hdrs in sends:
+            fut = await producer.send(topic, out_value, key=out_key, headers=hdrs)
+            batch.futures.append(fut)
+        self.log.debug("record", topic=raw.topic, partition=raw.partition, offset=raw.offset,
+                       event_type=etype)
+
+    async def _commit(self, batches: list[_Batch], *, force: bool) -> None:
+        now = time.monotonic()
+        due = [
+            b for b in batches
+            if b.timestamps and (force or now - b.opened_at >= self.s.commit_interval_ms / 1000)
+        ]
+        if not due:
+            return
+        if self.s.exactly_once:
+            for b in due:
+                assert b.producer is not None
+                assert b.next_offset is not None
+                await b.producer.send_offsets_to_transaction(
+                    {b.tp: OffsetAndMetadata(b.next_offset, "")}, self.s.group_id
+                )
+                await b.producer.commit_transaction()
+                await self._settle(b)
+                b.open = False
+                self.metrics.transactions.labels("committed").inc()
+                self._committed(b)
+        else:
+            assert self._consumer is not None
+            for b in due:
+                await self._settle(b)
+            await self._consumer.commit(
+                {b.tp: OffsetAndMetadata(b.next_offset, "") for b in due}
+            )
+            for b in due:
+                self._committed(b)
+
+    async def _settle(self, batch: _Batch) -> None:
+        """Wait for every send of the batch; a failed send fails the commit."""
+        futures, batch.futures = batch.futures, []
+        if futures:
+            await asyncio.gather(*futures)
+
+    def _committed(self, batch: _Batch) -> None:
+        now_ms = time.time() * 1000
+        for ts in batch.timestamps:
+            if ts and ts > 0:
+                self.metrics.end_to_end_latency.observe(max(0.0, (now_ms - ts) / 1000))
+        batch.timestamps.clear()
+        batch.counts.clear()
+        self.metrics.last_commit_timestamp.set(now_ms / 1000)
+
+    async def _abort(self, batches: list[_Batch]) -> None:
+        for b in batches:
+            b.futures.clear()
+            b.timestamps.clear()
+            b.counts.clear()
+            if b.open and b.producer is not None:
+                try:
+                    await b.producer.abort_transaction()
+                    self.metrics.transactions.labels("aborted").inc()
+                except Exception as exc:
+                    self.log.warning("abort_failed", partition=b.tp.partition, error=repr(exc))
+                    with contextlib.suppress(Exception):
+                        await b.producer.stop()
+                    b.producer = None
+            b.open = False
+
+    async def _recover(self) -> None:
+        """Abort everything open, rewind to committed offsets, rebuild state from the changelog."""
+        async with self._lock:
+            await self._abort(list(self._batches.values()))
+            assert self._consumer is not None
+            for tp, batch in list(self._batches.items()):
+                try:
+                    if self.s.exactly_once and batch.producer is None:
+                        batch.producer = await self._txn_producer(tp)
+                    committed = await self._consumer.committed(tp)
+                    if committed is not None:
+                        self._consumer.seek(tp, committed)
+                    else:
+                        await self._consumer.seek_to_beginning(tp)
+                except KafkaError as exc:
+                    self.log.warning("rewind_failed", partition=tp.partition, error=repr(exc))
+                    self._batches.pop(tp, None)
+                    if batch.producer is not None:
+                        with contextlib.suppress(Exception):
+                            await batch.producer.stop()
+            if self._follower is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._follower.restore(), 120)
+
+    async def _update_lag(self) -> None:
+        assert self._consumer is not None
+        for tp in list(self._batches):
+            high = self._consumer.highwater(tp)
+            if high is None:
+                continue
+            with contextlib.suppress(Exception):
+                position = await self._consumer.position(tp)
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                    max(0, high - position))
+
+    def _apply_state(self, key: str, value: bytes | None) -> None:
+        self.pipeline.index.apply(key, value)
+
+    def _load_state(self, changes: list[tuple[str, bytes | None]]) -> None:
+        """Replace the index by one rebuilt in bulk from the changelog."""
+        index = self.pipeline.index
+        self.pipeline.index = type(index).restore(
+            changes, window_ms=index.window_ms, max_entries=index.max_entries
+        )
+        self.metrics.state_entries.set(len(self.pipeline.index))
+
+    async def _shutdown(self) -> None:
+        deadline = time.monotonic() + self.s.shutdown_timeout_s
+        self.log.info("worker_stopping")
+
+        async def close() -> None:
+            if self._consumer is not None:
+                async with self._lock:
+                    batches = list(self._batches.values())
+                    try:
+                        await self._commit(batches, force=True)
+                    except Exception as exc:
+                        self.log.warning("final_commit_failed", error=repr(exc))
+                        await self._abort(batches)
+                # leaving the group runs on_partitions_revoked: nothing left to commit
+                await self._consumer.stop()
+            for batch in self._batches.values():
+                if batch.producer is not None:
+                    await batch.producer.stop()
+            self._batches.clear()
+            if self._alo_producer is not None:
+                await self._alo_producer.stop()
+            if self._follower is not None:
+                await self._follower.stop()
+
+        try:
+            await asyncio.wait_for(close(), max(1.0, deadline - time.monotonic() - 0.5))
+        except (TimeoutError, Exception) as exc:
+            self.log.warning("shutdown_incomplete", error=repr(exc))
+        if self._http is not None:
+            await self._http.stop()
+        self.metrics.ready.set(0)
+        self.log.info("worker_stopped")

@@ -1,0 +1,96 @@
+"""The streaming worker against the real broker: routing, dead letters, metrics, readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.integration.worker_helpers import InProcessWorker, make_topics
+from tests.kafka_helpers import KafkaHelper
+
+pytestmark = pytest.mark.integration
+
+BOMB = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+    b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+    b"<nitf><body>&lol3;</body></nitf>"
+)
+
+
+def _seed(shared_dir: Path) -> bytes:
+    return next((shared_dir / "seeds").glob("*.txt")).read_bytes()
+
+
+def _headers(record: object) -> dict[str, bytes]:
+    return {k: v for k, v in getattr(record, "headers", ())}
+
+
+async def test_routes_stories_duplicates_and_poison(
+    kafka: KafkaHelper, unique_name: Callable[[str], str], shared_dir: Path
+) -> None:
+    topics = await make_topics(kafka, unique_name)
+    seed = _seed(shared_dir)
+    resend_other_signature = seed.replace(b"/mau/DP/he", b"/ab/DP/xy")
+    junk = os.urandom(2048)
+    huge = b"FRANKFURT (dpa-AFX) - " + b"Lorem ipsum dolor. " * 280_000  # ~5 MB
+    values: list[bytes | None] = [seed, seed, resend_other_signature, junk, BOMB, huge, b""]
+    headers = [[("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]]
+    headers += [[("x-origin", f"r{i}".encode())] for i in range(1, len(values))]
+    keys = [f"key-{i}".encode() for i in range(len(values))]
+    settings = topics.settings(kafka.bootstrap, unique_name("g"))
+
+    async with InProcessWorker(settings) as w:
+        await kafka.produce(topics.input, values, keys=keys, headers=headers)
+        out = await kafka.consume_all(topics.output, expected=1)
+        dups = await kafka.consume_all(topics.duplicates, expected=2)
+        dlq = await kafka.consume_all(topics.dlq, expected=4)
+        status, body = await asyncio.to_thread(_get, w.worker.http_port, "/metrics")
+        ready_status, _ = await asyncio.to_thread(_get, w.worker.http_port, "/readyz")
+        health_status, _ = await asyncio.to_thread(_get, w.worker.http_port, "/healthz")
+
+    assert len(out) == 1
+    event = orjson.loads(out[0].value)
+    assert event["event_type"] == "story.created"
+    assert event["story"]["located"] == "KIEW"
+    assert out[0].key == event["story_id"].encode()
+    h = _headers(out[0])
+    assert h["traceparent"].startswith(b"00-0af7651916cd43dd")
+    assert h["wirefeed-event-type"] == b"story.created"
+    assert h["wirefeed-source-offset"] == b"0"
+
+    assert [orjson.loads(r.value)["reason"] for r in dups] == ["exact", "exact"]
+    assert all(orjson.loads(r.value)["duplicate_of"] == event["event_id"] for r in dups)
+
+    by_offset = {int(_headers(r)["wirefeed-source-offset"]): r for r in dlq}
+    assert sorted(by_offset) == [3, 4, 5, 6]
+    for offset, record in by_offset.items():
+        assert record.value == values[offset], "dead letter must keep the original bytes"
+        assert record.key == keys[offset]
+        assert _headers(record)["x-origin"] == f"r{offset}".encode()
+    reasons = {o: _headers(r)["wirefeed-reason"].decode() for o, r in by_offset.items()}
+    assert reasons[4] == "forbidden_xml"
+    assert reasons[5] == "too_large"
+    assert reasons[6] == "empty"
+    assert reasons[3] in {"undecodable", "unknown_format"}
+
+    assert (status, ready_status, health_status) == (200, 200, 200)
+    assert 'wirefeed_records_consumed_total{topic="' in body
+    assert 'wirefeed_events_published_total{event_type="story.created"} 1.0' in body
+    assert 'wirefeed_duplicates_total{reason="exact"} 2.0' in body
+    assert 'wirefeed_dead_letters_total{reason="too_large"} 1.0' in body
+    assert 'wirefeed_transactions_total{outcome="committed"}' in body
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=3) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
