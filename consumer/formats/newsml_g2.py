@@ -292,12 +292,11 @@ def parse_item(item: etree._Element) -> Draft:
     if notes:
         extra["ednote"] = " | ".join(notes)
     for note in notes:
-        if _EDNOTE_CORRECTION_RE.search(note) and "correction" not in flags:
-            flags.append("correction")
-            update_note = update_note or note
-        if _EDNOTE_UPDATE_RE.search(note) and "update" not in flags:
-            flags.append("update")
-            update_note = update_note or note
+        for pattern, flag in ((_EDNOTE_CORRECTION_RE, "correction"), (_EDNOTE_UPDATE_RE, "update")):
+            if pattern.search(note):
+                update_note = update_note or note
+                if flag not in flags:
+                    flags.append(flag)
     for f in _marker_flags(slug, headline):
         if f not in flags:
             flags.append(f)
