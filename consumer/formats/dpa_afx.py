@@ -48,19 +48,22 @@ _DATE_HEADER: Final = re.compile(
     r"[ \t]*date[ \t]+(\d{4})-(\d{2})-(\d{2})(?![\d-])[ \t]*\n?", re.IGNORECASE
 )
 _MONTH: Final = (
-    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]{0,6}\.?[ ]\d{1,2}"
+    r"(?i:(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]{0,6})\.?[ ]\d{1,2}"
 )
-# PLACE[, Region][, Mon D] [(AGENCY)] - text.  The place is 1-5 words starting
-# with a letter; a region ("Argentina", "Mass.") is up to two capitalised words.
+_UPPER: Final = "A-ZÀ-ÖØ-ÞĀ-Ž"  # capital first letters of place words (Latin-1 + Latin Ext-A)
+_PLACE_WORD: Final = rf"(?:[{_UPPER}][\w.'’&/-]{{0,40}}|de|del|da|do|am|an|im|la|le|upon|on)"
+# PLACE[, Region][, Mon D] [(AGENCY)] - text.  The place is 1-5 capitalised words
+# (particles such as "de", "am" allowed inside); a region ("Argentina", "Mass.")
+# is up to two capitalised words.
 _DATELINE: Final = re.compile(
-    r"(?P<place>[^\W\d_][\w.'’&/-]{0,40}(?:[ ][\w.'’&/-]{1,40}){0,4}?)"
-    r"(?:,[ ](?P<region>[^\W\d_][\w.]{0,30}(?:[ ][^\W\d_][\w.]{0,30})?))?"
+    rf"(?P<place>[{_UPPER}][\w.'’&/-]{{0,40}}(?:[ ]{_PLACE_WORD}){{0,4}}?)"
+    rf"(?:,[ ](?P<region>[{_UPPER}][\w.]{{0,30}}(?:[ ][{_UPPER}][\w.]{{0,30}})?))?"
     r"(?:,?[ ](?P<mdate>" + _MONTH + r"))?"
     r"(?:[ ]?\((?P<agency>[^()\n]{1,30})\))?"
-    r"[ ]?[-–—_]{1,2}[ ]+"
+    r"[ ]?[-–—_]{1,2}(?:[ ]+|$)"
 )
 _SIGNATURE: Final = re.compile(
-    r"(?:(?<=[.!?\"“”»«)\]'’])|[ \t\n]+|^)(?P<sig>(?:/[A-Za-z0-9]{1,10}){1,8})/?[ \t\n]*$"
+    r"(?:(?<=[.!?:;\"“”»«)\]'’])|[ \t\n]+|^)(?P<sig>(?:/[A-Za-z0-9]{1,10}){1,8})/?[ \t\n]*$"
 )
 _REUTER_SIGNOFF: Final = re.compile(r"\s*\b(REUTERS?|Reuters?)\s*$")
 _BLANK_LINES: Final = re.compile(r"\n[ \t]*\n")

@@ -1,0 +1,72 @@
+"""Decoding and normalisation: the rules every parser relies on."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from consumer.errors import ParseError, Reason
+from consumer.text import (
+    canonical_encoding,
+    charset_from_content_type,
+    clean,
+    clean_line,
+    decode,
+    looks_like_text,
+)
+
+
+def test_decode_utf8_with_and_without_bom() -> None:
+    assert decode("Müller".encode()) == ("Müller", "utf-8")
+    assert decode(b"\xef\xbb\xbf" + "Müller".encode()) == ("Müller", "utf-8")
+
+
+def test_decode_falls_back_to_cp1252() -> None:
+    text, codec = decode("Müller – „Zitat“ €".encode("cp1252"))
+    assert (text, codec) == ("Müller – „Zitat“ €", "cp1252")
+
+
+def test_declared_latin1_is_read_as_cp1252_and_wrong_labels_fall_back() -> None:
+    assert decode("Grüße".encode("latin-1"), "ISO-8859-1") == ("Grüße", "cp1252")
+    # a UTF-8 body labelled latin-1 still decodes as cp1252 mojibake only if UTF-8 fails;
+    # a cp1252 body labelled utf-8 falls back to detection instead of failing
+    assert decode("Grüße".encode("cp1252"), "utf-8") == ("Grüße", "cp1252")
+
+
+@pytest.mark.parametrize("raw", [b"abc\x00def", b"\x07\x07\x07 text", bytes(range(256))])
+def test_binary_junk_is_undecodable(raw: bytes) -> None:
+    with pytest.raises(ParseError) as info:
+        decode(raw)
+    assert info.value.reason is Reason.UNDECODABLE
+
+
+def test_undefined_cp1252_bytes_are_undecodable() -> None:
+    with pytest.raises(ParseError) as info:
+        decode(b"caf\xe9 \x81\x8d\x8f\x90\x9d")
+    assert info.value.reason is Reason.UNDECODABLE
+
+
+def test_clean_normalises_characters_and_keeps_lines() -> None:
+    raw = "Ver\u00adhand\u00adlung\r\nZeile\u00a0zwei\x0b\rdrei\tvier" + "e\u0301"
+    out = clean(raw)
+    assert out == "Verhandlung\nZeile zwei\ndrei\tvier\u00e9"
+    assert unicodedata.is_normalized("NFC", out)
+
+
+def test_clean_line_collapses_whitespace() -> None:
+    assert clean_line("  a \t b\n\nc  ") == "a b c"
+    assert clean_line("already clean") == "already clean"
+
+
+def test_charset_helpers() -> None:
+    assert charset_from_content_type('text/plain; charset="ISO-8859-1"') == "iso-8859-1"
+    assert charset_from_content_type("application/json") is None
+    assert canonical_encoding("Windows-1252") == "cp1252"
+    assert canonical_encoding("klingon") is None
+
+
+def test_looks_like_text() -> None:
+    assert looks_like_text("Ein ganz normaler Satz mit Wörtern.")
+    assert not looks_like_text("#$%&*+<>|~^" * 20)
+    assert not looks_like_text("   \n ")
