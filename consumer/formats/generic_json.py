@@ -8,7 +8,8 @@ with blank-line paragraphs (a dateline at its start is read as in dpa-AFX
 text) or a list of strings / ``{"type": "subheading"|"paragraph", "text": ...}``.
 
 Not to be confused with ninjs, which has its own module: ninjs documents
-carry ``uri``, ``body_text``/``body_html``, ``headlines`` or ``bodies``.
+carry ``uri``, ``body_text``/``body_html``, ``headlines``, ``bodies``,
+``versioncreated``, ``associations``, ``pubstatus`` or ``renditions``.
 :func:`sniff` refuses a head showing any of those keys, and
 :mod:`consumer.parse` asks the ninjs module first, so detection does not
 depend on import order.
@@ -31,7 +32,10 @@ from consumer.text import clean, clean_line, decode
 
 NAME: Final = "generic_json"
 
-NINJS_MARKERS: Final = (b'"uri"', b'"body_text"', b'"body_html"', b'"headlines"', b'"bodies"')
+NINJS_MARKERS: Final = (
+    b'"uri"', b'"body_text"', b'"body_html"', b'"headlines"', b'"bodies"',
+    b'"versioncreated"', b'"associations"', b'"pubstatus"', b'"renditions"',
+)  # fmt: skip
 _OBJECT_START: Final = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]{0,64}\{")
 
 
