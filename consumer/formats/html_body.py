@@ -298,7 +298,9 @@ def to_int(value: object, field: str, *, lo: int = 0, hi: int = 2**63 - 1) -> in
             raise ParseError(Reason.INVALID_FIELD, f"{field}: not an integer: {s[:20]!r}")
         n = int(s)
     else:
-        raise ParseError(Reason.INVALID_FIELD, f"{field}: {type(value).__name__} is not a number")
+        raise ParseError(
+            Reason.INVALID_FIELD, f"{field}: expected an integer, got {type(value).__name__}"
+        )
     if not lo <= n <= hi:
         raise ParseError(Reason.INVALID_FIELD, f"{field}: {n} out of range {lo}..{hi}")
     return n
