@@ -57,24 +57,33 @@ _NINJS_KEYS: Final = frozenset(
         "description_html",
     }
 )
-_IDENTITY_KEYS: Final = frozenset({"uri", "guid", "headline", "headlines", "type", "version"})
+# What consumer.formats.generic_json refuses as "looks like ninjs" (keep in sync;
+# tests/unit/test_ninjs_in.py checks that no JSON object falls between the two).
+_GENERIC_REFUSES: Final = (
+    b'"uri"', b'"body_text"', b'"body_html"', b'"headlines"', b'"bodies"',
+    b'"versioncreated"', b'"associations"', b'"pubstatus"', b'"renditions"',
+)  # fmt: skip
+_OBJECT_START: Final = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]{0,64}\{")
 _KEY_RE: Final = re.compile(rb'"([A-Za-z_]{2,20})"\s*:')
 _CANCELED: Final = frozenset({"canceled", "cancelled", "withheld"})
 _HTML_TYPES: Final = ("html", "xhtml", "xml")
 
 
 def sniff(head: bytes) -> bool:
-    """A JSON object whose first bytes show a ninjs-only key plus an identity key.
+    """A JSON object whose first bytes show a key that only ninjs uses.
 
     Keys are matched anywhere in the head, not only at the top level, so the
-    API wrappers handled by :func:`parse` are recognised too.
+    API wrappers handled by :func:`parse` are recognised too. The claim is
+    deliberately a superset of what ``generic_json.sniff`` refuses
+    (``_GENERIC_REFUSES`` mirrors its ``NINJS_MARKERS``): every JSON object is
+    claimed by one of the two, so none falls through to ``unknown_format``.
     """
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if not stripped.startswith(b"{"):
+    if _OBJECT_START.match(head) is None:
         return False
+    if any(marker in head for marker in _GENERIC_REFUSES):
+        return True
     keys = {k.decode("ascii").lower() for k in _KEY_RE.findall(head)}
-    specific = keys & _NINJS_KEYS
-    return len(specific) >= 2 or (len(specific) == 1 and bool(keys & _IDENTITY_KEYS))
+    return bool(keys & _NINJS_KEYS)
 
 
 class _Obj:

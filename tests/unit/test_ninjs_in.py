@@ -79,7 +79,8 @@ def test_ninjs1_superdesk(samples: dict[str, bytes]) -> None:
     d = parse(samples["ninjs1.json"])
     assert d.headline == "headline"
     assert d.agency == "Australian Associated Press"
-    assert d.agency_id.startswith("urn:newsml:localhost:2017-08-24T14:37:19.783611:")  # type: ignore[union-attr]
+    assert d.agency_id is not None
+    assert d.agency_id.startswith("urn:newsml:localhost:2017-08-24T14:37:19.783611:")
     assert d.version == 2  # "2" as a string
     assert d.language == "fr"
     assert d.located == "Milton Keynes"
@@ -175,11 +176,29 @@ def test_sniff_real_samples(samples: dict[str, bytes], name: str) -> None:
         b"[]",
         b"<nitf/>",
         b"",
-        b'{"uri": "x"}',
+        b'"uri"',
     ],
 )
 def test_sniff_rejects_other_json(head: bytes) -> None:
     assert not ninjs.sniff(head)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b'{"uri": "x"}',
+        b'{"title": "t", "associations": {}}',
+        b'{"versionCreated": "2020-01-01T00:00:00Z", "headlines": []}',
+        b'{"headline": "x", "body": "y", "id": 3}',
+        b'{"id": 1, "copyrightHolder": "NTB"}',
+        b"{}",
+    ],
+)
+def test_no_json_object_is_claimed_by_neither_json_sniffer(head: bytes) -> None:
+    """ninjs is asked first; whatever it leaves, the generic envelope must take."""
+    from consumer.formats import generic_json
+
+    assert ninjs.sniff(head) or generic_json.sniff(head)
 
 
 def test_body_text_blank_line_paragraphs() -> None:
