@@ -59,7 +59,9 @@ def parse(
             raw = _read(name)
         except OSError as exc:
             failed = True
-            _emit({"file": name, "reason": "unreadable", "message": str(exc)}, pretty=False, err=True)
+            _emit(
+                {"file": name, "reason": "unreadable", "message": str(exc)}, pretty=False, err=True
+            )
             continue
         source = RawRecord(value=raw, key=name.encode(), topic="file", offset=index)
         try:

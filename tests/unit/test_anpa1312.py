@@ -23,7 +23,8 @@ def test_feature_story() -> None:
     assert s.byline == "PAUL BYRNE and ALMUDENA CALATRAVA"
     assert (s.located, s.dateline_agency) == ("BUENOS AIRES, Argentina", "AP")
     assert s.datetime == dt.datetime(2013, 11, 13, 15, 9, tzinfo=dt.UTC)
-    assert s.lede is not None and s.lede.startswith("For cancer patients dealing with")
+    assert s.lede is not None
+    assert s.lede.startswith("For cancer patients dealing with")
     assert len(s.paragraphs) == 14
     assert "Look Good Feel Better" in s.quotes
     assert s.extra["photos"].startswith("AP Photo XNP101")
@@ -32,7 +33,8 @@ def test_feature_story() -> None:
 
 def test_writethru_take_key() -> None:
     s = _parse("ap_anpa-4.tst")
-    assert s.flags == ("roundup", "update") and s.roundup_level == 3
+    assert s.flags == ("roundup", "update")
+    assert s.roundup_level == 3
     assert s.headline == "AP Exclusive: China lawyer's family says US helped them flee"
     assert s.located == "BEIJING"
     assert len(s.paragraphs) == 25
@@ -44,8 +46,10 @@ def test_short_items() -> None:
     assert lobster.paragraphs == ("A lobster died.",)
     assert lobster.located == "CHATHAM, Mass."
     alert = _parse("ap_anpa-5.tst")
-    assert alert.headline is None and alert.urgency == 2
-    assert alert.lede is not None and alert.lede.startswith("Hawaii files court challenge")
+    assert alert.headline is None
+    assert alert.urgency == 2
+    assert alert.lede is not None
+    assert alert.lede.startswith("Hawaii files court challenge")
 
 
 def test_headline_package_uses_header_lines_as_body() -> None:

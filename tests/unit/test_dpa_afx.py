@@ -56,7 +56,8 @@ def test_seed_signature_quotes_and_normalized_text(seed: Story) -> None:
     assert norm.endswith("nicht in sicht.")
     for absent in ("date 2026", "(dpa-afx)", "/mau", "kiew (dpa"):
         assert absent not in norm
-    assert "  " not in norm and "\n" not in norm
+    assert "  " not in norm
+    assert "\n" not in norm
     assert seed.word_count == len(norm.split())
 
 
@@ -68,19 +69,22 @@ def test_signature_on_its_own_line_and_crlf() -> None:
     story = parse_bytes(raw)
     assert story.located == "FRANKFURT/NEW YORK"
     assert story.signature_codes == ("abc", "DP", "xy")
-    assert story.paragraphs == ("Die Börsen schlossen fester.", "Händler sprachen von Gewinnmitnahmen.")
+    assert story.paragraphs == (
+        "Die Börsen schlossen fester.",
+        "Händler sprachen von Gewinnmitnahmen.",
+    )
 
 
 @pytest.mark.parametrize(
     ("headline", "clean", "flags", "level", "note"),
     [
-        ("ROUNDUP 2/Kiew: Gespräche gehen weiter", "Kiew: Gespräche gehen weiter", ("roundup",), 2, None),
+        ("ROUNDUP 2/Kiew: Gespräche gehen weiter", "Kiew: Gespräche gehen weiter", ("roundup",), 2, None),  # noqa: E501
         ("WDH/ROUNDUP: Kiew", "Kiew", ("repeat", "roundup"), None, None),
         ("KORREKTUR: Dax fällt", "Dax fällt", ("correction",), None, None),
         ("Berichtigung: Dax fällt", "Dax fällt", ("correction",), None, None),
         ("AKTIE IM FOKUS: Siemens legt zu", "Siemens legt zu", ("focus",), None, None),
-        ("dpa-AFX-Überblick: KONJUNKTUR vom 03.01.2026", "KONJUNKTUR vom 03.01.2026", ("overview",), None, None),
-        ("Kiew: Treffen der Berater (neu: Zitate, Details)", "Kiew: Treffen der Berater", ("update",), None, "Zitate, Details"),
+        ("dpa-AFX-Überblick: KONJUNKTUR vom 03.01.2026", "KONJUNKTUR vom 03.01.2026", ("overview",), None, None),  # noqa: E501
+        ("Kiew: Treffen der Berater (neu: Zitate, Details)", "Kiew: Treffen der Berater", ("update",), None, "Zitate, Details"),  # noqa: E501
     ],
 )  # fmt: skip
 def test_headline_prefixes_become_flags(
@@ -96,7 +100,9 @@ def test_headline_prefixes_become_flags(
 
 
 def test_headline_directly_above_the_dateline() -> None:
-    story = parse_bytes(b"Dax schliesst fester\nFRANKFURT (dpa-AFX) - Der Dax stieg um ein Prozent.")
+    story = parse_bytes(
+        b"Dax schliesst fester\nFRANKFURT (dpa-AFX) - Der Dax stieg um ein Prozent."
+    )
     assert story.headline == "Dax schliesst fester"
     assert story.lede == "Der Dax stieg um ein Prozent."
 
@@ -109,7 +115,7 @@ def test_plain_text_without_dateline_is_format_plain() -> None:
 
 
 def test_isins_only_when_checksum_valid() -> None:
-    raw = "BERLIN (dpa-AFX) - Siemens (ISIN DE0007236101) und DE0007236102 sowie US0378331005.".encode()
+    raw = b"BERLIN (dpa-AFX) - Siemens (ISIN DE0007236101) und DE0007236102 sowie US0378331005."
     assert parse_bytes(raw).isins == ("DE0007236101", "US0378331005")
 
 
@@ -134,9 +140,11 @@ def test_english_reuters_wire_shape() -> None:
         story = parse_bytes(f"{doc['title']}\n\n{dateline} {doc['text']}".encode())
         place = dateline.split(",")[0]
         assert story.format == "dpa_afx", dateline
-        assert story.located is not None and story.located.startswith(place)
+        assert story.located is not None
+        assert story.located.startswith(place)
         first_words = " ".join(doc["text"].split()[:4])
-        assert story.lede is not None and story.lede.startswith(first_words)
+        assert story.lede is not None
+        assert story.lede.startswith(first_words)
         assert story.headline == " ".join(doc["title"].split())
         assert "REUTER" not in story.normalized_text.upper().split()[-1:]
         english += story.language == "en"
@@ -147,7 +155,9 @@ def test_english_reuters_wire_shape() -> None:
 
 
 def test_reuters_dateline_with_agency() -> None:
-    story = parse_bytes(b"LONDON, Jan 3 (Reuters) - Oil prices rose on Monday.\n    Traders said so.")
+    story = parse_bytes(
+        b"LONDON, Jan 3 (Reuters) - Oil prices rose on Monday.\n    Traders said so."
+    )
     assert (story.located, story.dateline_agency, story.agency) == ("LONDON", "Reuters", "Reuters")
     assert story.paragraphs == ("Oil prices rose on Monday.", "Traders said so.")
 
@@ -163,7 +173,8 @@ def test_german_corpus_rendered_as_dpa_afx() -> None:
         assert story.located == "WIEN"
         assert story.language == "de"
         assert story.signature_codes == ("abc", "DP", "xy")
-        assert story.lede is not None and story.lede.startswith(" ".join(doc["text"].split()[:3]))
+        assert story.lede is not None
+        assert story.lede.startswith(" ".join(doc["text"].split()[:3]))
 
 
 def test_headline_only_is_missing_body() -> None:

@@ -45,7 +45,8 @@ def test_field_map_nested_keys_and_list_body() -> None:
     hints = Hints(field_map={"headline": "meta.title", "body": "content", "language": "meta.lang"})
     s = parse_bytes(orjson.dumps(doc), hints)
     assert s.headline == "Kiew: Gespräche"
-    assert s.language == "de" and s.language_detected is False
+    assert s.language == "de"
+    assert s.language_detected is False
     assert [b.kind for b in s.body] == ["paragraph", "subheading", "paragraph"]
     assert s.lede == "Erster Absatz."
     assert s.located == "KIEW"

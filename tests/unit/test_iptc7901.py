@@ -25,14 +25,16 @@ def test_basic_message() -> None:
     assert s.headline == "Germany Social Democrats: Coalition talks with Merkel could fail"
     assert (s.located, s.dateline_agency) == ("Berlin", "dpa")
     assert len(s.paragraphs) == 5
-    assert s.lede is not None and s.lede.startswith("Negotiations between German conservatives")
+    assert s.lede is not None
+    assert s.lede.startswith("Negotiations between German conservatives")
     assert s.paragraphs[-1].endswith("before Christmas.")
     assert s.signature == "dpa wsz jln npr"
     assert s.signature_codes == ("wsz", "jln", "npr")
     assert s.keywords == ("Germany-politics",)
     assert s.language == "en"
     # the "not for publication" notebook is not body text
-    assert "notebook" not in s.normalized_text and "englishservice" not in s.normalized_text
+    assert "notebook" not in s.normalized_text
+    assert "englishservice" not in s.normalized_text
     assert s.extra["transmitted"] == "131137 GMT Nov 13"
 
 
@@ -40,7 +42,8 @@ def test_odd_charset_latin1_byte() -> None:
     s = _parse("IPTC7901_odd_charset.txt")
     assert s.extra["charset"] == "cp1252"
     assert "Thomas Müller" in s.body_text
-    assert s.flags == ("roundup",) and s.roundup_level == 1
+    assert s.flags == ("roundup",)
+    assert s.roundup_level == 1
     assert s.byline == "Manuel Schwarz, dpa"
     assert s.located == "Munich"
     assert s.quotes[0].startswith("Without the goals of Gerd Mueller")
