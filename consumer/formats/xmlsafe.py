@@ -50,6 +50,7 @@ _XML_LANG: Final = f"{{{XML_NS}}}lang"
 _PROLOG_RE: Final = re.compile(rb"(?:\s+|<\?.{0,4096}?\?>|<!--.{0,65536}?-->)*", re.DOTALL)
 _PROLOG_STR_RE: Final = re.compile(r"(?:\s+|<\?.{0,4096}?\?>|<!--.{0,65536}?-->)*", re.DOTALL)
 _QNAME_RE: Final = re.compile(r"<([A-Za-z_][\w.\-]*(?::[A-Za-z_][\w.\-]*)?)")
+_DOCTYPE_NAME_RE: Final = re.compile(r"<!DOCTYPE\s+([A-Za-z_][\w.\-]*(?::[A-Za-z_][\w.\-]*)?)")
 _XMLNS_RE: Final = re.compile(r"""xmlns(?::([\w.\-]+))?\s*=\s*["']([^"']*)["']""")
 
 _BOMS: Final = (
@@ -139,7 +140,10 @@ def root_name(head: bytes) -> tuple[str | None, str | None]:
     rest = _after_prolog(head[:4096])
     m = _QNAME_RE.match(rest)
     if m is None:
-        return None, None
+        # A DOCTYPE names the root: report it, so that the format's parser
+        # (not the dispatcher) sees the document and refuses it as forbidden.
+        d = _DOCTYPE_NAME_RE.match(rest)
+        return (d.group(1).rpartition(":")[2], None) if d else (None, None)
     qname = m.group(1)
     prefix, _, local = qname.rpartition(":")
     end = rest.find(">", m.end())

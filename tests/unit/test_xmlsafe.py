@@ -92,6 +92,16 @@ def test_every_xml_format_refuses_attacks(module: ModuleType, name: str) -> None
     assert err.value.reason is Reason.FORBIDDEN_XML
 
 
+def test_attacks_are_routed_to_their_format_and_refused() -> None:
+    """The DOCTYPE names the root, so sniffing hands the attack to a parser that refuses it."""
+    for name in ("xxe_file", "external_dtd", "public_dtd", "quadratic_blowup"):
+        head = ATTACKS[name][:4096]
+        assert nitf.sniff(head), name
+        with pytest.raises(ParseError) as err:
+            nitf.parse(ATTACKS[name], Hints())
+        assert err.value.reason is Reason.FORBIDDEN_XML
+
+
 def test_xxe_content_never_reaches_the_story() -> None:
     """Even an undeclared entity reference is an error, never a file read."""
     with pytest.raises(ParseError) as err:
@@ -219,6 +229,8 @@ def test_binary_junk_is_a_parse_error(raw: bytes) -> None:
         ("<NewsML>".encode("utf-16"), ("NewsML", None)),
         (b'<RBNews xmlns="" ', ("RBNews", "")),
         (b'{"uri": "x"}', (None, None)),
+        (BILLION_LAUGHS, ("lolz", None)),
+        (XXE_FILE, ("nitf", None)),
         (b"", (None, None)),
     ],
 )
