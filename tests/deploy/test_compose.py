@@ -19,7 +19,8 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.deploy.known import METRICS_PORT, SETTINGS, TOPICS
+from consumer.config import load
+from tests.deploy.known import METRICS_PORT, NOT_IN_CONFIGMAP, SETTINGS, TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -149,6 +150,9 @@ def test_wirefeed_service(services: dict[str, dict[str, Any]]) -> None:
     assert f"{METRICS_PORT}:{METRICS_PORT}" in wf["ports"]
     env = wf["environment"]
     assert set(env) <= SETTINGS, set(env) - SETTINGS
+    assert not set(env) & NOT_IN_CONFIGMAP
+    settings = load(environ={k: str(v) for k, v in env.items()})  # the worker accepts them
+    assert settings.metrics_port == METRICS_PORT
     assert env["WIREFEED_BOOTSTRAP_SERVERS"] == "kafka:29092"
     assert env["WIREFEED_INPUT_TOPICS"] == TOPICS["input"]
     assert env["WIREFEED_STATE_TOPIC"] == TOPICS["state"]

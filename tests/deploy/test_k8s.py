@@ -16,8 +16,16 @@ import jsonschema
 import pytest
 import yaml
 
+from consumer.config import load
 from tests.deploy.crd_schemas import SCHEMAS
-from tests.deploy.known import SECRET_SETTINGS, SETTINGS, SHUTDOWN_TIMEOUT_S, TOPICS, UID
+from tests.deploy.known import (
+    NOT_IN_CONFIGMAP,
+    SECRET_SETTINGS,
+    SETTINGS,
+    SHUTDOWN_TIMEOUT_S,
+    TOPICS,
+    UID,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -161,7 +169,7 @@ def test_settings_configmap_and_secret_refs(
     config = _one(docs, "ConfigMap")
     keys = set(config["data"])
     assert keys <= SETTINGS, keys - SETTINGS
-    assert not keys & SECRET_SETTINGS, "credentials belong in a Secret, not the ConfigMap"
+    assert not keys & NOT_IN_CONFIGMAP, "credentials belong in a Secret, not the ConfigMap"
     assert config["data"]["WIREFEED_INPUT_TOPICS"] == TOPICS["input"]
 
     (container,) = _one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
@@ -239,3 +247,15 @@ def test_overlay_pins_image_and_namespace(rendered: dict[str, list[Resource]]) -
     assert not image.endswith(":latest")
     namespaced = [d for d in docs if d["kind"] != "Namespace"]
     assert {d["metadata"].get("namespace") for d in namespaced} == {"wirefeed"}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_worker_accepts_the_settings(rendered: dict[str, list[Resource]], target: str) -> None:
+    """The ConfigMap (plus the Secret, where the overlay has one) loads in consumer.config."""
+    docs = rendered[target]
+    environ = dict(_one(docs, "ConfigMap")["data"])
+    for secret in (d for d in docs if d["kind"] == "Secret"):
+        environ["WIREFEED_SASL_USERNAME"] = secret["stringData"]["username"]
+        environ["WIREFEED_SASL_PASSWORD"] = secret["stringData"]["password"]
+    settings = load(environ=environ)
+    assert settings.metrics_port == int(environ["WIREFEED_METRICS_PORT"])
