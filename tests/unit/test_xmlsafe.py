@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from types import ModuleType
 
@@ -257,3 +258,71 @@ def test_sniffers_are_mutually_exclusive_on_real_samples(shared_dir: Path) -> No
         for path in sorted((base / folder).iterdir()):
             head = path.read_bytes()[:2048]
             assert [m.NAME for m in modules if m.sniff(head)] == [], path.name
+
+
+# --- shared body/field helpers (consumer.formats.html_body) ---
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("STOCKHOLM, Aug 29, 2014 (AFP) -", ("STOCKHOLM", "AFP")),
+        ("Strasbourg, 10 juil 2024 (AFP)", ("Strasbourg", "AFP")),
+        ("London (dpa) - ", ("London", "dpa")),
+        ("FORT WASHINGTON, Pa.", ("FORT WASHINGTON, Pa.", None)),
+        ("4/4/2018", (None, None)),
+        ("2014-07-17 00:24:11 GMT+00:00", (None, None)),
+        ("", (None, None)),
+        (None, (None, None)),
+    ],
+)
+def test_dateline(value: str | None, expected: tuple[str | None, str | None]) -> None:
+    assert html_body.dateline(value) == expected
+
+
+def test_when() -> None:
+    utc = dt.UTC
+    assert html_body.when("20131020T192751+1100", "f")[0] == dt.datetime(
+        2013, 10, 20, 19, 27, 51, tzinfo=dt.timezone(dt.timedelta(hours=11))
+    )
+    assert html_body.when("2016-01-04T16:34:45.000Z", "f")[0] == dt.datetime(
+        2016, 1, 4, 16, 34, 45, tzinfo=utc
+    )
+    assert html_body.when("2017-10-11T10:41:00+0100", "f")[1] == dt.date(2017, 10, 11)
+    assert html_body.when("2016-01-12 12:35:40", "f") == (None, dt.date(2016, 1, 12))
+    assert html_body.when("  ", "f") == (None, None)
+    for bad in ("yesterday", "2016-13-01T00:00:00Z", "20161301", "2016-01-01T25:00:00Z"):
+        with pytest.raises(ParseError) as err:
+            html_body.when(bad, "f")
+        assert err.value.reason is Reason.INVALID_FIELD
+
+
+def test_language_tags() -> None:
+    assert html_body.language("EN") == "en"
+    assert html_body.language("nb-no") == "nb-NO"
+    assert html_body.language("x-default") is None
+    assert html_body.language("") is None
+
+
+def test_blocks_from_text_indented_paragraphs() -> None:
+    text = "  First line\nwrapped.\n   Second para\ncontinues.\n\nThird after blank."
+    assert [b.text for b in html_body.blocks_from_text(text)] == [
+        "First line wrapped.",
+        "Second para continues.",
+        "Third after blank.",
+    ]
+
+
+def test_blocks_from_html_structure() -> None:
+    html = (
+        "<div><header><h1>Title copy</h1></header>loose text<p>One<br>two</p>"
+        "<p><h3>Nested sub</h3></p><ul><li>Item</li></ul><figure><figcaption>cap"
+        "</figcaption></figure><p>Don&amp;#39;t</p></div>"
+    )
+    assert [(b.kind, b.text) for b in html_body.blocks_from_html(html)] == [
+        ("paragraph", "loose text"),
+        ("paragraph", "One two"),
+        ("subheading", "Nested sub"),
+        ("paragraph", "Item"),
+        ("paragraph", "Don't"),
+    ]
