@@ -37,9 +37,10 @@ LANGUAGES: Final = (
 # Characters of body text handed to the detector. Its cost is linear in the
 # length (a per-byte Python loop inside py3langid); measured with the
 # restricted set on 533 German / 492 English corpus texts: 80 chars de 100 %
-# en 97.8 %, 120 chars de 100 % en 97.6 %, 240 chars de 100 % en 98.8 %;
+# en 97.8 %, 120 chars de 100 % en 97.6 %, 240 chars de 100 % en 98.8 %
+# (bench/bench_parse.py --langid); 100 is the throughput/accuracy trade-off;
 # the full 97-language model gets en 87-90 % at the same lengths.
-LANGID_PREFIX: Final = 120
+LANGID_PREFIX: Final = 100
 
 # The candidate pattern is \b[A-Z]{2}[A-Z0-9]{9}\d\b; the leading \b
 # makes the scan 3x slower, so the boundaries are checked on the few hits.

@@ -98,19 +98,23 @@ def detect(raw: bytes, hints: Hints) -> ModuleType:
                     return module
         raise ParseError(Reason.UNKNOWN_FORMAT, f"format {hints.forced_format!r} is not available")
     head = raw[:SNIFF_BYTES]
-    family = _family(hints.content_type)
+    first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    # The first significant byte already names the family: sniffing only that
+    # family's modules keeps detection cheap (text stories skip 4 XML sniffs).
+    family = _family(hints.content_type) or (
+        "xml" if first == b"<" else "json" if first in (b"{", b"[") else "text"
+    )
     for _fmt, module_name, fam in REGISTRY:
         if family is not None and fam != family:
             continue
         module = _load(module_name)
         if module is not None and module.sniff(head):
             return module
-    if family is not None:  # the hint was wrong or too narrow: sniff everything
+    if family is not None:  # the guess or hint was wrong: sniff everything
         for _fmt, module_name, _fam in REGISTRY:
             module = _load(module_name)
             if module is not None and module.sniff(head):
                 return module
-    first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if first in (b"<", b"{", b"["):
         kind = "XML" if first == b"<" else "JSON"
         raise ParseError(Reason.UNKNOWN_FORMAT, f"{kind} document of no known format")
