@@ -194,6 +194,11 @@ def parse_html(fragment: str) -> etree._Element | None:
     """
     if fragment.count("<") > xmlsafe.MAX_MARKUP:
         raise ParseError(Reason.TOO_LARGE, "HTML body has too many elements")
+    fragment = fragment.lstrip()
+    if fragment.startswith("<?xml"):
+        # lxml refuses str input that carries an encoding declaration
+        end = fragment.find("?>")
+        fragment = fragment[end + 2 :] if end >= 0 else ""
     if not fragment.strip():
         return None
     parser = etree.HTMLParser(

@@ -326,3 +326,16 @@ def test_blocks_from_html_structure() -> None:
         ("paragraph", "Item"),
         ("paragraph", "Don't"),
     ]
+
+
+def test_html_body_with_xml_declaration() -> None:
+    html = '<?xml version="1.0" encoding="utf-8"?><p>Body</p>'
+    assert [b.text for b in html_body.blocks_from_html(html)] == ["Body"]
+
+
+@pytest.mark.parametrize("depth", [50, 300, 20_000])
+def test_deep_html_never_raises(depth: int) -> None:
+    """libxml2's HTML parser caps depth (~255), so the recursive walker stays shallow."""
+    blocks = html_body.blocks_from_html("<p>ok</p>" + "<div>" * depth + "x" + "</div>" * depth)
+    assert blocks[0].text == "ok"
+    assert len(blocks) == (2 if depth < 255 else 1)
