@@ -328,3 +328,13 @@ def test_field_type_mutations_only_raise_parse_error(samples: dict[str, bytes]) 
                 mutated[key] = v
                 with contextlib.suppress(ParseError):
                     finish(parse(orjson.dumps(mutated)))
+
+
+def test_every_generic_json_refusal_is_claimed_by_ninjs() -> None:
+    """Guards the mirrored marker list against drift in generic_json."""
+    from consumer.formats import generic_json
+
+    for marker in generic_json.NINJS_MARKERS:
+        head = b'{"id": 1, ' + marker + b": 2}"
+        assert not generic_json.sniff(head)
+        assert ninjs.sniff(head), marker
