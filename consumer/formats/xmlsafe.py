@@ -2,9 +2,9 @@
 
 Why lxml with our own DOCTYPE rejection instead of ``defusedxml.lxml``:
 
-* ``defusedxml.lxml`` is deprecated (defusedxml 0.7 warns, upstream says lxml
-  callers should configure the parser themselves) and it only inspects the
-  tree *after* libxml2 has parsed the whole document, internal subset included.
+* ``defusedxml.lxml`` is deprecated upstream (it warns on import and is slated
+  for removal) and it only inspects the tree *after* libxml2 has parsed the
+  whole document, internal subset included.
 * No wire format we accept needs a DTD: NITF and NewsML ship their DTDs out of
   band and the feeds we read are well-formed without them. So a document type
   declaration on the wire is either an accident or an attack (billion laughs,
