@@ -102,7 +102,7 @@ class Pipeline:
 
     def process_story(self, story: Story, record: RawRecord) -> Outcome:
         """Decide an already parsed story (the bench and tests skip the parser)."""
-        feats = features(story.normalized_text, story.body_text)
+        feats = features(story.normalized_text, " ".join(b.text for b in story.body))
         when = event_time_ms(story, record, self.index.watermark_ms)
         decision = decide(story, feats, when, self.index)
         eid = event_id(record)

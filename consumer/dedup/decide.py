@@ -9,6 +9,9 @@ Order of checks, and why:
 3. **LSH candidates**, verified by signature Jaccard ``J``, containment of the
    held text in the new one ``C``, and the *facts* (numbers, names):
 
+   * update/roundup flag, ``C >= LINK_C`` and the text grew -> ``story.updated``
+     (checked before ``near``: a ROUNDUP adding one short paragraph stays
+     above the near threshold but is news);
    * ``repeat`` flag (WDH) and ``J >= REPEAT_J`` -> duplicate ``repeat``: the
      agency declares it a repeat; WDH often re-sends to fix a typo, so facts
      are not required to match.
@@ -51,6 +54,7 @@ LINK_J = 0.50
 LINK_C = 0.60
 EXTEND_C = 0.90
 EXTEND_GROWTH = 1.2
+UPDATE_GROWTH = 1.05
 TYPO_MIN_LEN = 5
 
 Kind = Literal["created", "updated", "corrected", "duplicate"]
@@ -87,18 +91,22 @@ def facts_match(new: Features, old: StateEntry) -> bool:
     if len(extra_new) > len(extra_old) or len(extra_old) > len(extra_new) + 2:
         return False
     for h in extra_new:
-        word = new.entity_words.get(h)
-        if word is None or len(word) < TYPO_MIN_LEN:
+        entity = new.entity_words.get(h)
+        if entity is None or len(entity[0]) < TYPO_MIN_LEN:
             return False  # a number, or too short for "typo" to be safe
-        hit = {fact_hash(v) for v in typo_variants(word)} & extra_old
+        word, k = entity
+        # the misspelt form may be a different occurrence count of its own
+        occurrences = range(1, min(k, 8) + 1)
+        hit = {fact_hash(v, n) for v in typo_variants(word) for n in occurrences} & extra_old
         if not hit:
             return False
         extra_old -= hit
     if extra_old:
         # a misspelt name fixed into one already present elsewhere in the story
-        for word in new.entity_words.values():
+        for word, _ in set(new.entity_words.values()):
             if len(word) >= TYPO_MIN_LEN:
-                extra_old -= {fact_hash(v) for v in typo_variants(word)}
+                variants = typo_variants(word)
+                extra_old -= {fact_hash(v, k) for v in variants for k in (1, 2, 3)}
                 if not extra_old:
                     break
     return not extra_old
@@ -151,6 +159,14 @@ def decide(story: Story, feats: Features, event_time_ms: int, index: Index) -> D
         j, _, _, e = scored[0]
         return Decision("duplicate", "repeat", round(j, 4), e, basis="repeat_flag")
 
+    by_containment = sorted(scored, key=lambda s: (-s[1], -s[0], s[3].event_id))
+    if update:
+        j, c_old, _, e = by_containment[0]
+        if c_old >= LINK_C and feats.shingle_count > UPDATE_GROWTH * e.shingle_count:
+            return Decision(
+                "updated", None, round(j, 4), e, _superseded(index, e), basis="update_flag"
+            )
+
     for j, _, _, e in scored:
         if j < NEAR_J:
             break
@@ -168,7 +184,6 @@ def decide(story: Story, feats: Features, event_time_ms: int, index: Index) -> D
                     "corrected", None, round(j, 4), e, _superseded(index, e), basis="correction"
                 )
 
-    by_containment = sorted(scored, key=lambda s: (-s[1], -s[0], s[3].event_id))
     if update:
         j, c_old, _, e = by_containment[0]
         if c_old >= LINK_C:

@@ -57,7 +57,7 @@ class Features:
     signature: Signature
     shingle_count: int
     facts: npt.NDArray[np.uint32]
-    entity_words: dict[int, str]  # fact hash -> word, only for this (the new) story
+    entity_words: dict[int, tuple[str, int]]  # fact hash -> (word, occurrence), new story only
 
 
 def fingerprint(normalized_text: str) -> bytes:
@@ -103,26 +103,36 @@ def containment(j: float, size_old: int, size_new: int) -> float:
     return min(1.0, inter / size_old)
 
 
-def fact_hash(token: str) -> int:
-    return zlib.crc32(token.encode("utf-8"))
+def fact_hash(token: str, occurrence: int = 1) -> int:
+    return zlib.crc32(f"{token}\x00{occurrence}".encode())
 
 
-def facts(body_text: str) -> tuple[npt.NDArray[np.uint32], dict[int, str]]:
-    """Sorted unique fact hashes, and the entity words behind them (not numbers)."""
-    words: dict[int, str] = {}
-    hashes: set[int] = set()
+def facts(body_text: str) -> tuple[npt.NDArray[np.uint32], dict[int, tuple[str, int]]]:
+    """Sorted fact hashes (a multiset: the k-th occurrence hashes with k), and the
+    entity words behind them (numbers have none, so they are never typo-matched).
+
+    A multiset, because a figure changed into one the story already quotes
+    elsewhere must still change the facts. ``body_text`` should be the blocks
+    joined by spaces: sentence starts are then found by punctuation alone, so
+    re-wrapping a paragraph does not move a word in or out of the facts.
+    """
+    words: dict[int, tuple[str, int]] = {}
+    hashes: list[int] = []
+    seen: dict[str, int] = {}
     for m in _NUMBER.finditer(body_text):
-        digits = re.sub(r"\D", "", m.group())
-        hashes.add(fact_hash("#" + digits))
+        token = "#" + re.sub(r"\D", "", m.group())
+        seen[token] = k = seen.get(token, 0) + 1
+        hashes.append(fact_hash(token, k))
     for m in _CAPITALISED.finditer(body_text):
         tok = m.group()
         if len(tok) < 2 or not tok[0].isupper() or _sentence_start(body_text, m.start()):
             continue
         folded = tok.casefold()
-        h = fact_hash(folded)
-        hashes.add(h)
-        words[h] = folded
-    return np.array(sorted(hashes), dtype=np.uint32), words
+        seen[folded] = k = seen.get(folded, 0) + 1
+        h = fact_hash(folded, k)
+        hashes.append(h)
+        words[h] = (folded, k)
+    return np.unique(np.array(hashes, dtype=np.uint32)), words
 
 
 def _sentence_start(text: str, pos: int) -> bool:
