@@ -58,6 +58,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("state_topic", "wirefeed.state",
            "Compacted changelog topic holding the dedup state."),
     Option("group_id", "wirefeed", "Kafka consumer group id; replicas share it."),
+    Option("session_timeout_ms", 10_000,
+           "Consumer group session timeout: how soon a dead replica's partitions move."),
     Option("processing_guarantee", "exactly_once", "exactly_once or at_least_once.",
            ("exactly_once", "at_least_once")),
     Option("commit_interval_ms", 100, "Longest time a transaction (or offset commit) stays open."),
@@ -96,6 +98,7 @@ class Settings:
     dead_letter_topic: str = "wire.dlq"
     state_topic: str = "wirefeed.state"
     group_id: str = "wirefeed"
+    session_timeout_ms: int = 10_000
     processing_guarantee: Guarantee = "exactly_once"
     commit_interval_ms: int = 100
     retention_hours: float = 72.0
@@ -230,7 +233,7 @@ def _validate(s: Settings) -> None:
     for field, low, high in (
         ("commit_interval_ms", 1, 600_000), ("max_in_flight", 1, 1_000_000),
         ("metrics_port", 0, 65535), ("max_record_bytes", 1, 1 << 30),
-        ("max_entries", 1, 100_000_000),
+        ("max_entries", 1, 100_000_000), ("session_timeout_ms", 6_000, 300_000),
     ):
         value = getattr(s, field)
         if not low <= value <= high:

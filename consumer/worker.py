@@ -134,10 +134,16 @@ class Worker:
         await self._http.start()
         self.log.info("worker_starting", version=__version__, http_port=self._http.port,
                       settings=self.s.redacted())
+        probe: asyncio.Task[None] | None = None
         try:
             await self._start_clients()
+            probe = asyncio.create_task(self._probe_broker(), name="broker-probe")
             await self._loop()
         finally:
+            if probe is not None:
+                probe.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await probe
             await self._shutdown()
         return 0
 
@@ -172,9 +178,11 @@ class Worker:
         self._consumer = AIOKafkaConsumer(
             group_id=self.s.group_id, enable_auto_commit=False,
             isolation_level="read_committed", auto_offset_reset="earliest",
-            max_poll_records=self.s.max_in_flight, session_timeout_ms=10_000,
+            max_poll_records=self.s.max_in_flight,
+            session_timeout_ms=self.s.session_timeout_ms,
             max_partition_fetch_bytes=MAX_REQUEST_BYTES,
-            heartbeat_interval_ms=2_000, rebalance_timeout_ms=30_000,
+            heartbeat_interval_ms=max(1000, self.s.session_timeout_ms // 5),
+            rebalance_timeout_ms=30_000,
             client_id=f"wirefeed-{__version__}", **self._kafka,
         )
         await self._consumer.start()
@@ -183,6 +191,25 @@ class Worker:
             self._consumer.subscribe(pattern=self.s.topic_pattern, listener=listener)
         else:
             self._consumer.subscribe(topics=self.s.topics, listener=listener)
+
+    async def _probe_broker(self, every_s: float = 2.0) -> None:
+        """Readiness must notice a broker that went away even when no record flows.
+
+        An idle consumer's fetches fail silently inside aiokafka, so a cheap
+        metadata request on the consumer's own connection is the signal.
+        """
+        assert self._consumer is not None
+        client = self._consumer._client
+        while True:
+            try:
+                await asyncio.wait_for(client.fetch_all_metadata(), 3)
+                self._broker_ok = True
+            except Exception:
+                if self._broker_ok:
+                    self.log.warning("broker_unreachable")
+                self._broker_ok = False
+            self._update_ready()
+            await asyncio.sleep(every_s)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -204,8 +231,7 @@ class Worker:
                 committed = await self._consumer.committed(tp)
                 if committed is not None:
                     self._consumer.seek(tp, committed)
-                else:
-                    await self._consumer.seek_to_beginning(tp)
+                    batch.next_offset = committed
             self._assigned_once = True
             self.metrics.assigned_partitions.set(len(self._batches))
             self._update_ready()
@@ -253,7 +279,6 @@ class Worker:
                 fetched = await self._consumer.getmany(
                     timeout_ms=self.s.commit_interval_ms, max_records=self.s.max_in_flight
                 )
-                self._broker_ok = True
                 async with self._lock:
                     for tp, records in fetched.items():
                         batch = self._batches.get(tp)
@@ -288,6 +313,12 @@ class Worker:
         elif not batch.timestamps:
             batch.opened_at = time.monotonic()
         for rec in records:
+            if batch.next_offset is not None and rec.offset < batch.next_offset:
+                # fetched before the assignment listener read the committed
+                # offset (aiokafka starts fetching from a committed offset it
+                # read *before* init_transactions fenced the previous owner):
+                # already processed, or already committed by the previous owner
+                continue
             started = time.perf_counter()
             raw = RawRecord(
                 value=rec.value, key=rec.key, headers=tuple(rec.headers or ()),
@@ -421,10 +452,10 @@ class Worker:
                     if self.s.exactly_once and batch.producer is None:
                         batch.producer = await self._txn_producer(tp)
                     committed = await self._consumer.committed(tp)
-                    if committed is not None:
-                        self._consumer.seek(tp, committed)
-                    else:
-                        await self._consumer.seek_to_beginning(tp)
+                    if committed is None:
+                        committed = (await self._consumer.beginning_offsets([tp]))[tp]
+                    self._consumer.seek(tp, committed)
+                    batch.next_offset = committed
                 except KafkaError as exc:
                     self.log.warning("rewind_failed", partition=tp.partition, error=repr(exc))
                     self._batches.pop(tp, None)

@@ -1,0 +1,171 @@
+"""Nothing lost, nothing doubled: SIGKILL, rebalances and a broker restart mid-stream.
+
+Each test streams real Reuters stories (with their real re-sends) into a
+3-partition input topic while workers run as real ``wirefeed run``
+subprocesses, and at the end reads the output, duplicates and dead-letter
+topics ``read_committed``: every input offset must appear exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.corpus import reuters_wire
+from tests.integration.worker_helpers import Topics, WorkerProcess, make_topics
+from tests.kafka_helpers import KafkaHelper
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+RECORDS = 5000
+PARTITIONS = 3
+
+
+async def _stream(kafka: KafkaHelper, topic: str, values: list[bytes], seconds: float) -> None:
+    """Produce ``values`` spread over about ``seconds``, round-robin over partitions."""
+    producer = await kafka.producer(acks="all", enable_idempotence=True, linger_ms=5)
+    chunk = 50
+    pause = seconds / (len(values) / chunk)
+    for i in range(0, len(values), chunk):
+        for j, value in enumerate(values[i:i + chunk]):
+            await producer.send(topic, value, partition=(i + j) % PARTITIONS)
+        await producer.flush()
+        await asyncio.sleep(pause)
+
+
+async def _accounted(kafka: KafkaHelper, topics: Topics) -> Counter[tuple[int, int]]:
+    seen: Counter[tuple[int, int]] = Counter()
+    for topic in (topics.output, topics.duplicates, topics.dlq):
+        for record in await kafka.consume_all(topic, idle_s=1.0):
+            headers = dict(record.headers)
+            seen[(int(headers["wirefeed-source-partition"]),
+                  int(headers["wirefeed-source-offset"]))] += 1
+    return seen
+
+
+async def _wait_all_accounted(
+    kafka: KafkaHelper, topics: Topics, total: int, timeout: float = 240
+) -> Counter[tuple[int, int]]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    seen: Counter[tuple[int, int]] = Counter()
+    while loop.time() < deadline:
+        seen = await _accounted(kafka, topics)
+        if len(seen) >= total:
+            return seen
+        await asyncio.sleep(2)
+    return seen
+
+
+async def _input_offsets(kafka: KafkaHelper, topic: str) -> set[tuple[int, int]]:
+    return {(r.partition, r.offset) for r in await kafka.consume_all(topic, expected=RECORDS)}
+
+
+def _assert_exactly_once(seen: Counter[tuple[int, int]], inputs: set[tuple[int, int]]) -> None:
+    doubled = {k: n for k, n in seen.items() if n > 1}
+    missing = inputs - set(seen)
+    assert not doubled, f"records accounted more than once: {sorted(doubled.items())[:10]}"
+    assert not missing, f"{len(missing)} records lost, e.g. {sorted(missing)[:10]}"
+    assert set(seen) == inputs
+
+
+async def test_sigkill_five_times_mid_stream(
+    kafka: KafkaHelper, unique_name: Callable[[str], str], tmp_path: Path,
+) -> None:
+    topics = await make_topics(kafka, unique_name, partitions=PARTITIONS)
+    env = topics.env(kafka.bootstrap, unique_name("g"), session_timeout_ms="6000")
+    values = reuters_wire(RECORDS)
+    rng = random.Random(20261126)
+    kills = 0
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    feeder = asyncio.create_task(_stream(kafka, topics.input, values, seconds=30))
+    try:
+        await worker.wait_ready()
+        while kills < 5:
+            await asyncio.sleep(rng.uniform(2.0, 5.0))
+            worker.kill()
+            kills += 1
+            worker = WorkerProcess(env, tmp_path / "worker.log").start()
+            await worker.wait_ready()
+        await feeder
+        seen = await _wait_all_accounted(kafka, topics, RECORDS)
+        status, metrics = await asyncio.to_thread(worker.http, "/metrics")
+        assert status == 200
+        assert "wirefeed_transactions_total" in metrics
+    finally:
+        feeder.cancel()
+        worker.ensure_stopped()
+    assert kills == 5
+    _assert_exactly_once(seen, await _input_offsets(kafka, topics.input))
+    assert sum(1 for _ in seen) == RECORDS
+
+
+async def test_two_workers_rebalance_midway(
+    kafka: KafkaHelper, unique_name: Callable[[str], str], tmp_path: Path,
+) -> None:
+    topics = await make_topics(kafka, unique_name, partitions=PARTITIONS)
+    env = topics.env(kafka.bootstrap, unique_name("g"), session_timeout_ms="6000")
+    values = reuters_wire(RECORDS, start=5000)
+    first = WorkerProcess(env, tmp_path / "a.log").start()
+    second = WorkerProcess(env, tmp_path / "b.log")
+    feeder = asyncio.create_task(_stream(kafka, topics.input, values, seconds=25))
+    try:
+        await first.wait_ready()
+        await asyncio.sleep(6)
+        second.start()  # joins the group mid-stream: partitions move
+        await second.wait_ready()
+        await asyncio.sleep(6)
+        first.kill()  # and the first one dies with open transactions
+        await feeder
+        seen = await _wait_all_accounted(kafka, topics, RECORDS)
+        code, took = second.terminate()
+    finally:
+        feeder.cancel()
+        first.ensure_stopped()
+        second.ensure_stopped()
+    _assert_exactly_once(seen, await _input_offsets(kafka, topics.input))
+    assert code == 0
+    assert took < 20
+
+
+async def test_broker_stop_and_restart(unique_name: Callable[[str], str], tmp_path: Path) -> None:
+    """A dedicated broker, stopped for a while mid-stream: the worker waits, never exits."""
+    from consumer.devtools.broker import Cluster
+
+    cluster = Cluster(nodes=1)
+    await asyncio.to_thread(cluster.start)
+    kafka = KafkaHelper(cluster.bootstrap_servers)
+    worker: WorkerProcess | None = None
+    try:
+        topics = await make_topics(kafka, unique_name, partitions=PARTITIONS)
+        env = topics.env(kafka.bootstrap, unique_name("g"), session_timeout_ms="6000")
+        values = reuters_wire(3000, start=10000)
+        worker = WorkerProcess(env, tmp_path / "w.log").start()
+        await worker.wait_ready()
+        await _stream(kafka, topics.input, values[:1500], seconds=5)
+        await kafka.close()
+        node = cluster.members[0]
+        await asyncio.to_thread(cluster.stop_node, node)
+        await asyncio.sleep(8)
+        assert worker.proc is not None
+        assert worker.proc.poll() is None, "the worker must not exit when the broker goes away"
+        status, _ = await asyncio.to_thread(worker.http, "/readyz")
+        assert status == 503
+        await asyncio.to_thread(cluster.start_node, node)
+        await asyncio.to_thread(cluster.wait_ready)
+        await worker.wait_ready(timeout=120)
+        await _stream(kafka, topics.input, values[1500:], seconds=5)
+        seen = await _wait_all_accounted(kafka, topics, len(values))
+        inputs = {(r.partition, r.offset)
+                  for r in await kafka.consume_all(topics.input, expected=len(values))}
+        _assert_exactly_once(seen, inputs)
+    finally:
+        if worker is not None:
+            worker.ensure_stopped()
+        await kafka.close()
+        await asyncio.to_thread(cluster.stop)
