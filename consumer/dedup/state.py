@@ -88,13 +88,14 @@ class StateEntry:
         if fmt != FORMAT_VERSION:
             raise ValueError(f"unknown state entry format {fmt}")
         pos = _HEAD.size
-        sig = np.frombuffer(data, dtype="<u2", count=NUM_PERM, offset=pos).astype(np.uint16)
+        # read-only views on the encoded bytes (little-endian hosts): no copy per entry
+        sig = np.frombuffer(data, dtype=np.uint16, count=NUM_PERM, offset=pos)
         pos += _SIG_BYTES
         agency_id: str | None = None
         if alen != 255:
             agency_id = data[pos : pos + alen].decode("utf-8")
             pos += alen
-        facts = np.frombuffer(data, dtype="<u4", count=nfacts, offset=pos).astype(np.uint32)
+        facts = np.frombuffer(data, dtype=np.uint32, count=nfacts, offset=pos)
         return cls(
             fingerprint=fp,
             story_id=sid.hex(),
