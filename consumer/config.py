@@ -181,6 +181,10 @@ def _coerce(opt: Option, raw: Any) -> Any:
             raise ConfigError(
                 f"{_name(opt)}: expected {target.__name__}, got {text!r}"
             ) from None
+    if opt.choices is not None:
+        # choices match case-insensitively (INFO == info) and keep their canonical spelling
+        canonical = {c.lower(): c for c in opt.choices}
+        value = canonical.get(str(value).lower(), value)
     if opt.choices is not None and str(value) not in opt.choices:
         raise ConfigError(f"{_name(opt)}: must be one of {', '.join(opt.choices)}, got {value!r}")
     return value
@@ -251,3 +255,16 @@ def _validate(s: Settings) -> None:
             fail(field, f"no such file: {path}")
     if bool(s.ssl_certfile) != bool(s.ssl_keyfile):
         fail("ssl_certfile", "a client certificate needs its key, and the other way round")
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated so that it cannot drift from the code."""
+    rows = ["| variable | flag | default | meaning |", "|---|---|---|---|"]
+    for opt in OPTIONS:
+        default = f"`{opt.default}`" if opt.default != "" else "(empty)"
+        rows.append(f"| `{opt.env}` | `{opt.flag}` | {default} | {opt.help} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

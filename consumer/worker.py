@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import time
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from consumer.events import SCHEMA_VERSION
 from consumer.http import HealthServer
 from consumer.metrics import Metrics
 from consumer.model import RawRecord
+from consumer.parse import parse_record
 from consumer.pipeline import Outcome, Pipeline
 
 # A dead letter carries the original record unchanged, so the producer must
@@ -86,6 +88,7 @@ class Worker:
         self.pipeline = Pipeline(
             window_ms=int(settings.retention_hours * 3_600_000),
             max_entries=settings.max_entries,
+            parser=functools.partial(parse_record, max_bytes=settings.max_record_bytes),
         )
         self.log = log.get("wirefeed.worker")
         self._kafka = settings.kafka_common()
