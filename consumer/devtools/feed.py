@@ -361,10 +361,10 @@ def build_feed(shared: Path | None = SHARED, *, seed: int = 7, german: int = 110
     day = day or dt.datetime.now(dt.UTC).date()
     data = shared / "data" if shared is not None else None
     if data is None or not (data / "corpus").is_dir():
-        stories, resends = _samples(FALLBACK_DIR)
+        stories, copies = _samples(FALLBACK_DIR)
         originals, variants = _variants(stories, rng, day, _FALLBACK_EXTRA,
                                         ("update", "correction", "repeat"))
-        records = _interleave(originals, [*variants, *resends], rng)
+        records = _interleave(originals, [*variants, *copies], rng)
         records += _broken(rng, _XML_FALLBACK)
         return Feed(records, str(FALLBACK_DIR),
                     [f"{FALLBACK_DIR} (../shared not found beside the checkout)"])
