@@ -17,7 +17,9 @@ from consumer import __version__
 _COMMANDS: dict[str, str] = {
     "parse": "consumer.cli.parse_cmd:parse",
     "process": "consumer.cli.process_cmd:process",
+    "replay": "consumer.cli.replay_cmd:replay",
     "run": "consumer.cli.run_cmd:run",
+    "tail": "consumer.cli.tail_cmd:tail",
 }
 
 
