@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests.corpus import reuters_wire
@@ -169,3 +170,38 @@ async def test_broker_stop_and_restart(unique_name: Callable[[str], str], tmp_pa
             worker.ensure_stopped()
         await kafka.close()
         await asyncio.to_thread(cluster.stop)
+
+
+async def test_at_least_once_mode_loses_nothing_and_replays_keep_their_ids(
+    kafka: KafkaHelper, unique_name: Callable[[str], str], tmp_path: Path,
+) -> None:
+    """at_least_once may replay after SIGKILL, but never loses a record, and a replayed
+    record carries the event id of its first delivery, so consumers can drop it."""
+    topics = await make_topics(kafka, unique_name, partitions=PARTITIONS)
+    env = topics.env(kafka.bootstrap, unique_name("g"), session_timeout_ms="6000",
+                     processing_guarantee="at_least_once")
+    values = reuters_wire(2000, start=15000)
+    worker = WorkerProcess(env, tmp_path / "alo.log").start()
+    feeder = asyncio.create_task(_stream(kafka, topics.input, values, seconds=12))
+    try:
+        await worker.wait_ready()
+        for _ in range(2):
+            await asyncio.sleep(3.5)
+            worker.kill()
+            worker = WorkerProcess(env, tmp_path / "alo.log").start()
+            await worker.wait_ready()
+        await feeder
+        seen = await _wait_all_accounted(kafka, topics, len(values))
+        ids: dict[tuple[int, int], set[str]] = {}
+        for topic in (topics.output, topics.duplicates):
+            for record in await kafka.consume_all(topic, idle_s=1.0):
+                h = dict(record.headers)
+                key = (int(h["wirefeed-source-partition"]), int(h["wirefeed-source-offset"]))
+                ids.setdefault(key, set()).add(orjson.loads(record.value)["event_id"])
+    finally:
+        feeder.cancel()
+        worker.ensure_stopped()
+    inputs = {(r.partition, r.offset)
+              for r in await kafka.consume_all(topics.input, expected=len(values))}
+    assert inputs <= set(seen), f"{len(inputs - set(seen))} records lost"
+    assert all(len(event_ids) == 1 for event_ids in ids.values()), "a replay changed its event id"

@@ -119,6 +119,15 @@ async def test_streamed_corpus_matches_offline_pipeline_event_by_event(
     await kafka.produce(topics.input, values)
 
     async with InProcessWorker(settings) as w:
+        for _ in range(1200):  # until every record was handled (bounded: 120 s)
+            handled = sum(
+                w.counter("wirefeed_events_published_total", event_type=t)
+                for t in ("story.created", "story.updated", "story.corrected", "story.duplicate")
+            ) + sum(s.value for m in w.metrics.dead_letters.collect() for s in m.samples
+                    if s.name.endswith("_total"))
+            if handled >= len(values):
+                break
+            await asyncio.sleep(0.1)
         streamed: dict[int, dict[str, object]] = {}
         for topic in (topics.output, topics.duplicates):
             for r in await kafka.consume_all(topic, idle_s=3.0):
@@ -149,3 +158,30 @@ async def test_streamed_corpus_matches_offline_pipeline_event_by_event(
 
     missing = referenced_metric_names() - exported_sample_names(scraped)
     assert not missing, f"alerts/dashboard use metrics the worker does not export: {missing}"
+
+
+async def test_resend_on_another_replicas_partition_is_caught(
+    kafka: KafkaHelper, unique_name: Callable[[str], str], shared_dir: Path
+) -> None:
+    """Each replica follows the whole changelog: a re-send handled by the other replica
+    (another partition) is still a duplicate once the original's transaction committed."""
+    topics = await make_topics(kafka, unique_name, partitions=2)
+    settings = topics.settings(kafka.bootstrap, unique_name("g"), session_timeout_ms=6000)
+    seed = _seed(shared_dir)
+    async with InProcessWorker(settings) as a, InProcessWorker(settings) as b:
+        for _ in range(300):  # until the group settled on one partition each
+            if len(a.worker._batches) == 1 and len(b.worker._batches) == 1:
+                break
+            await asyncio.sleep(0.1)
+        assert len(a.worker._batches) == len(b.worker._batches) == 1
+        await kafka.produce(topics.input, [seed], partition=0)
+        (original,) = await kafka.consume_all(topics.output, expected=1)
+        await asyncio.sleep(1.0)  # well above commit interval + changelog poll
+        await kafka.produce(topics.input, [seed.replace(b"/mau/DP/he", b"/xy/DP/ab")],
+                            partition=1)
+        (dup,) = await kafka.consume_all(topics.duplicates, expected=1)
+    assert original.partition == 0
+    assert _headers(dup)["wirefeed-source-partition"] == b"1"
+    event = orjson.loads(dup.value)
+    assert event["duplicate_of"] == orjson.loads(original.value)["event_id"]
+    assert event["reason"] == "exact"
