@@ -1,0 +1,524 @@
+"""Broker-side benchmark primitives: input loading, passthrough baselines, the real worker.
+
+Why each piece exists:
+
+* The passthroughs copy the input topic to an output topic with no parsing,
+  under the *same* commit policy as :class:`consumer.worker.Worker` (a
+  transaction or an offset commit when a partition's batch has been open for
+  ``commit_interval_ms`` or when ``max_in_flight`` records are pending, and
+  ``getmany`` sized the same). They are the ceiling a client can reach in
+  Python on this broker, so the worker's throughput is reported as a ratio to
+  them, measured minutes apart on the same machine, not as an absolute number.
+* aiokafka (baseline A) is the worker's own client; confluent-kafka
+  (librdkafka, baseline B) shows what a Python process can move when the
+  protocol work happens in C threads.
+* The worker runs in-process as a subclass that only counts what
+  ``_committed`` sees, so the figure is committed records per second, timed
+  from the first fetched record to the last commit (group join and state
+  restore are start-up costs, not throughput).
+* Latency runs the real ``wirefeed run`` as a subprocess, so that the paced
+  producer and the read_committed consumer that time it do not share an event
+  loop (or the GIL) with the worker they measure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import OffsetAndMetadata
+
+from consumer.config import Settings, load
+from consumer.metrics import Metrics
+from consumer.model import RawRecord
+from consumer.pipeline import Outcome, Pipeline
+from consumer.worker import Worker, _Batch
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_BYTES = 16 * 1024 * 1024
+COMMIT_INTERVAL_MS = 100  # the worker's default, used by every variant
+MAX_IN_FLIGHT = 2000  # the worker's default
+
+
+@dataclass
+class Run:
+    """One throughput measurement."""
+
+    name: str
+    records: int
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "records": self.records, "seconds": round(self.seconds, 3),
+                "records_per_s": round(self.rate, 1), **self.extra}
+
+
+# --- topics and input ---------------------------------------------------------
+async def create_topics(bootstrap: str, specs: Sequence[tuple[str, int, dict[str, str]]]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(n, p, 1, topic_configs=c) for n, p, c in specs])
+        for name, parts, _ in specs:
+            for _ in range(100):
+                desc = await admin.describe_topics([name])
+                got = desc[0].get("partitions", []) if desc else []
+                if len(got) == parts and all(p.get("leader", -1) >= 0 for p in got):
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
+
+
+async def worker_topics(bootstrap: str, prefix: str, partitions: int) -> dict[str, str]:
+    """Fresh output, duplicates, dead-letter and state topics for one worker run."""
+    names = {k: f"{prefix}.{k}" for k in ("out", "dup", "dlq", "state")}
+    await create_topics(bootstrap, [
+        (names["out"], partitions, {}), (names["dup"], partitions, {}),
+        (names["dlq"], partitions, {}), (names["state"], 3, {"cleanup.policy": "compact"}),
+    ])
+    return names
+
+
+def load_input(bootstrap: str, topic: str, values: Sequence[bytes], partitions: int) -> float:
+    """Fill the input topic with librdkafka (fast, so loading 100k records takes seconds).
+
+    Round-robin over partitions keeps them equal, so every consumer variant
+    sees the same per-partition batches.
+    """
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                         "enable.idempotence": True, "linger.ms": 20,
+                         "message.max.bytes": MAX_BYTES})
+    started = time.perf_counter()
+    for i, value in enumerate(values):
+        while True:
+            try:
+                producer.produce(topic, value, partition=i % partitions)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if i % 1000 == 0:
+            producer.poll(0)
+    if producer.flush(60) != 0:
+        raise RuntimeError("input not fully delivered")
+    return time.perf_counter() - started
+
+
+# --- baseline A: aiokafka passthrough -----------------------------------------
+async def aiokafka_passthrough(bootstrap: str, src: str, dst: str, n: int, partitions: int, *,
+                               eos: bool, group: str) -> Run:
+    """Copy ``n`` records ``src`` -> ``dst`` the way the worker would, minus the pipeline."""
+    tps = [TopicPartition(src, p) for p in range(partitions)]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+        isolation_level="read_committed", auto_offset_reset="earliest",
+        max_poll_records=MAX_IN_FLIGHT, max_partition_fetch_bytes=MAX_BYTES,
+    )
+    await consumer.start()
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    producers: dict[TopicPartition, AIOKafkaProducer] = {}
+    if eos:  # one transactional producer per input partition, as the worker
+        for tp in tps:
+            producers[tp] = AIOKafkaProducer(
+                bootstrap_servers=bootstrap, transactional_id=f"{group}-{tp.partition}",
+                enable_idempotence=True, acks="all", linger_ms=5, max_request_size=MAX_BYTES)
+            await producers[tp].start()
+    else:
+        shared = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True,
+                                  acks="all", linger_ms=5, max_request_size=MAX_BYTES)
+        await shared.start()
+        producers = dict.fromkeys(tps, shared)
+    opened: dict[TopicPartition, float] = {}
+    futures: dict[TopicPartition, list[asyncio.Future[Any]]] = {tp: [] for tp in tps}
+    nxt: dict[TopicPartition, int] = {}
+    pending: Counter[TopicPartition] = Counter()
+    done = 0
+    first = last = 0.0
+
+    async def commit(force: bool) -> None:
+        nonlocal done, last
+        now = time.monotonic()
+        due = [tp for tp in tps if pending[tp]
+               and (force or now - opened[tp] >= COMMIT_INTERVAL_MS / 1000)]
+        if not due:
+            return
+        if eos:
+            for tp in due:
+                await producers[tp].send_offsets_to_transaction(
+                    {tp: OffsetAndMetadata(nxt[tp], "")}, group)
+                await producers[tp].commit_transaction()
+        else:
+            for tp in due:
+                await asyncio.gather(*futures[tp])
+            await consumer.commit({tp: OffsetAndMetadata(nxt[tp], "") for tp in due})
+        for tp in due:
+            futures[tp].clear()
+            done += pending.pop(tp)
+            opened.pop(tp, None)
+        last = time.perf_counter()
+
+    try:
+        while done < n:
+            if sum(pending.values()) >= MAX_IN_FLIGHT:
+                await commit(force=True)
+            fetched = await consumer.getmany(timeout_ms=COMMIT_INTERVAL_MS,
+                                             max_records=MAX_IN_FLIGHT)
+            for tp, recs in fetched.items():
+                if not first:
+                    first = time.perf_counter()
+                producer = producers[tp]
+                if tp not in opened:
+                    if eos:
+                        await producer.begin_transaction()
+                    opened[tp] = time.monotonic()
+                for rec in recs:
+                    futures[tp].append(await producer.send(dst, rec.value, key=rec.key))
+                    nxt[tp] = rec.offset + 1
+                pending[tp] += len(recs)
+            await commit(force=False)
+            if not fetched and done >= n:
+                break
+    finally:
+        for p in set(producers.values()):
+            await p.stop()
+        await consumer.stop()
+    return Run(f"A aiokafka {'eos' if eos else 'alo'}", done, last - first)
+
+
+# --- baseline B: confluent-kafka passthrough ---------------------------------
+def confluent_passthrough(bootstrap: str, src: str, dst: str, n: int, partitions: int, *,
+                          eos: bool, group: str) -> Run:
+    """The same copy with librdkafka; one transactional producer, KIP-447 offsets.
+
+    librdkafka's ``send_offsets_to_transaction`` carries the consumer group
+    metadata, so one producer fences correctly: the idiomatic design there,
+    and the cheapest, which is what a reference ceiling should be.
+    """
+    from confluent_kafka import Consumer, Producer
+    from confluent_kafka import TopicPartition as KafkaPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "enable.auto.commit": False, "isolation.level": "read_committed",
+                         "auto.offset.reset": "earliest", "fetch.max.bytes": MAX_BYTES})
+    consumer.assign([KafkaPartition(src, p, -2) for p in range(partitions)])  # -2: beginning
+    conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "acks": "all",
+                            "enable.idempotence": True, "linger.ms": 5,
+                            "message.max.bytes": MAX_BYTES}
+    if eos:
+        conf["transactional.id"] = f"{group}-txn"
+    producer = Producer(conf)
+    if eos:
+        producer.init_transactions(30)
+    nxt: dict[int, int] = {}
+    pending = done = 0
+    opened = 0.0
+    first = last = 0.0
+    try:
+        while done < n:
+            msgs = consumer.consume(num_messages=MAX_IN_FLIGHT, timeout=COMMIT_INTERVAL_MS / 1000)
+            if msgs and not first:
+                first = time.perf_counter()
+            for msg in msgs:
+                if msg.error():
+                    continue
+                if eos and not pending:
+                    producer.begin_transaction()
+                if not pending:
+                    opened = time.monotonic()
+                while True:
+                    try:
+                        producer.produce(dst, msg.value(), key=msg.key())
+                        break
+                    except BufferError:
+                        producer.poll(0.01)
+                nxt[msg.partition()] = msg.offset() + 1
+                pending += 1
+            producer.poll(0)
+            due = pending and (pending >= MAX_IN_FLIGHT
+                               or time.monotonic() - opened >= COMMIT_INTERVAL_MS / 1000)
+            if due:
+                offsets = [KafkaPartition(src, p, o) for p, o in nxt.items()]
+                if eos:
+                    producer.send_offsets_to_transaction(
+                        offsets, consumer.consumer_group_metadata(), 30)
+                    producer.commit_transaction(30)
+                else:
+                    producer.flush(30)
+                    consumer.commit(offsets=offsets, asynchronous=False)
+                done += pending
+                pending = 0
+                last = time.perf_counter()
+    finally:
+        consumer.close()
+        producer.flush(10)
+    return Run(f"B confluent {'eos' if eos else 'alo'}", done, last - first)
+
+
+# --- the real worker, in-process ---------------------------------------------
+def worker_settings(bootstrap: str, src: str, names: dict[str, str], group: str, *,
+                    eos: bool, **extra: Any) -> Settings:
+    overrides: dict[str, Any] = {
+        "bootstrap_servers": bootstrap, "input_topics": src, "output_topic": names["out"],
+        "duplicates_topic": names["dup"], "dead_letter_topic": names["dlq"],
+        "state_topic": names["state"], "group_id": group, "metrics_port": 0,
+        "metrics_host": "127.0.0.1", "log_level": "error",
+        "processing_guarantee": "exactly_once" if eos else "at_least_once",
+    }
+    overrides.update(extra)
+    return load(overrides, environ={})
+
+
+class CountingWorker(Worker):
+    """The real Worker; only counts committed records and their event types."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, Metrics())
+        self.bench_first = 0.0
+        self.bench_last = 0.0
+        self.bench_committed = 0
+        self.bench_events: Counter[str] = Counter()
+
+    async def _process(self, batch: _Batch, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        if not self.bench_first:
+            self.bench_first = time.perf_counter()
+        await super()._process(batch, records)
+
+    def _committed(self, batch: _Batch) -> None:
+        self.bench_committed += len(batch.timestamps)
+        self.bench_events.update(batch.counts)
+        self.bench_last = time.perf_counter()
+        super()._committed(batch)
+
+
+def shell_only(worker: Worker, sample: Sequence[bytes], topic: str) -> None:
+    """Replace parse+dedup by replaying precomputed outcomes of real records.
+
+    The sends (event, changelog entries) and their sizes stay those of the real
+    pipeline; only its CPU time goes. What remains is the shell's own cost per
+    record, the part a change in worker.py can move.
+    """
+    pipe = Pipeline()
+    outcomes: list[Outcome] = [
+        pipe.run(RawRecord(value=v, topic=topic, partition=0, offset=i, timestamp_ms=0))
+        for i, v in enumerate(sample)
+    ]
+    count = len(outcomes)
+
+    def process(record: RawRecord) -> Outcome:
+        return outcomes[(record.offset or 0) % count]
+
+    worker.pipeline.process = process  # type: ignore[method-assign]
+    worker.pipeline.commit = lambda outcome: None  # type: ignore[method-assign]
+
+
+async def run_worker(settings: Settings, n: int, cap_s: float, name: str, *,
+                     prepare: Callable[[Worker], None] | None = None,
+                     profiler: Any = None) -> Run:
+    """Run the worker until ``n`` records are committed or ``cap_s`` of processing passed."""
+    worker = CountingWorker(settings)
+    if prepare is not None:
+        prepare(worker)
+    task = asyncio.create_task(worker.run())
+    started = time.monotonic()
+    try:
+        while worker.bench_committed < n:
+            if task.done():
+                task.result()
+                raise RuntimeError("worker exited")
+            if worker.bench_first and profiler is not None and not profiler.is_running:
+                profiler.start()
+            if worker.bench_first and time.perf_counter() - worker.bench_first > cap_s:
+                break
+            if time.monotonic() - started > cap_s + 60:
+                raise RuntimeError(f"worker never started: {worker.readiness()[1]}")
+            await asyncio.sleep(0.05)
+    finally:
+        if profiler is not None and profiler.is_running:
+            profiler.stop()
+        worker.request_stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 60)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):  # the worker installed its own handlers
+            loop.remove_signal_handler(sig)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    return Run(name, worker.bench_committed, worker.bench_last - worker.bench_first,
+               {"events": dict(worker.bench_events),
+                "capped": worker.bench_committed < n})
+
+
+# --- latency: the real `wirefeed run` subprocess ------------------------------
+def _free_port() -> int:
+    from consumer.devtools.broker import free_port
+
+    return free_port()
+
+
+class WorkerProcess:
+    """``python -m consumer.cli run`` with WIREFEED_* settings; stopped with SIGTERM."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        port = _free_port()
+        env = dict(os.environ)
+        for key, value in settings.redacted().items():
+            env[f"WIREFEED_{key.upper()}"] = str(value)
+        env["WIREFEED_METRICS_PORT"] = str(port)
+        self.port = port
+        self.log_path = log_path
+        with log_path.open("ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "consumer.cli", "run"], env=env,
+                                         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    async def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while not await asyncio.to_thread(self.ready):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                tail = self.log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"worker not ready: {tail}")
+            await asyncio.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": float("nan"), "p99": float("nan"), "max": float("nan")}
+    s = sorted(values)
+
+    def q(p: float) -> float:
+        return s[min(len(s) - 1, int(p * len(s)))]
+
+    return {"p50": round(q(0.50), 2), "p99": round(q(0.99), 2), "max": round(s[-1], 2)}
+
+
+async def latency_steps(bootstrap: str, src: str, names: dict[str, str], partitions: int,
+                        values: Sequence[bytes], loads: Sequence[int], step_s: float,
+                        drain_s: float) -> list[dict[str, Any]]:
+    """Offer each load for ``step_s``; added latency = receive time - input CreateTime.
+
+    The output event carries its input's partition and offset in headers; the
+    input's CreateTime is the timestamp this producer set, so the difference
+    is everything wirefeed adds: fetch, parse, dedup, produce, commit, and the
+    read_committed consumer seeing the committed transaction.
+    """
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                linger_ms=0, max_request_size=MAX_BYTES)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                isolation_level="read_committed", enable_auto_commit=False,
+                                fetch_max_wait_ms=20, max_partition_fetch_bytes=MAX_BYTES)
+    await producer.start()
+    await consumer.start()
+    out_tps = [TopicPartition(names[k], p) for k in ("out", "dup", "dlq")
+               for p in range(partitions)]
+    consumer.assign(out_tps)
+    await consumer.seek_to_end(*out_tps)
+    for tp in out_tps:
+        await consumer.position(tp)
+    sent: dict[tuple[int, int], int] = {}  # input (partition, offset) -> CreateTime ms
+    received: dict[tuple[int, int], float] = {}
+    stop = asyncio.Event()
+
+    async def consume() -> None:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=50)
+            now_ms = time.time() * 1000
+            for recs in batch.values():
+                for rec in recs:
+                    hdr = dict(rec.headers or ())
+                    part = hdr.get("wirefeed-source-partition")
+                    off = hdr.get("wirefeed-source-offset")
+                    if part is not None and off is not None:
+                        received.setdefault((int(part), int(off)), now_ms)
+
+    reader = asyncio.create_task(consume())
+    source = iter(values)
+    results: list[dict[str, Any]] = []
+    counter = 0
+
+    async def offer(rate: int, seconds: float) -> list[tuple[int, int]]:
+        nonlocal counter, source
+        keys: list[tuple[int, int]] = []
+        futs: list[tuple[int, asyncio.Future[Any]]] = []
+        started = time.monotonic()
+        done = 0
+        while (elapsed := time.monotonic() - started) < seconds:
+            due = int(rate * elapsed) - done
+            for _ in range(due):
+                try:
+                    value = next(source)
+                except StopIteration:
+                    source = iter(values)
+                    value = next(source)
+                ts = int(time.time() * 1000)
+                futs.append((ts, await producer.send(src, value, partition=counter % partitions,
+                                                     timestamp_ms=ts)))
+                counter += 1
+            done += max(0, due)
+            await asyncio.sleep(0.002)
+        for ts, fut in futs:
+            meta = await fut
+            sent[(meta.partition, meta.offset)] = ts
+            keys.append((meta.partition, meta.offset))
+        return keys
+
+    try:
+        await offer(50, 1.0)  # warm-up: first fetches, first transactions
+        await asyncio.sleep(1.0)
+        for rate in loads:
+            keys = await offer(rate, step_s)
+            for _ in range(int(drain_s * 10)):  # the reader task fills `received`
+                if all(k in received for k in keys):
+                    break
+                await asyncio.sleep(0.1)
+            lat = [received[k] - sent[k] for k in keys if k in received]
+            missing = sum(1 for k in keys if k not in received)
+            row = {"offered_per_s": rate, "records": len(keys), "undelivered": missing,
+                   **percentiles(lat)}
+            results.append(row)
+            print(f"    load {rate:>5}/s: {len(keys)} records, p50 {row['p50']} ms, "
+                  f"p99 {row['p99']} ms, max {row['max']} ms, undelivered {missing}",
+                  flush=True)
+            await asyncio.sleep(0.5)
+    finally:
+        stop.set()
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
+        await producer.stop()
+        await consumer.stop()
+    return results
