@@ -46,6 +46,14 @@ def wirefeed(*args: str, env: dict[str, str] | None = None,
     )
 
 
+async def _spawn(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "consumer.cli", *args, cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+
+
 def _hdrs(record: Any) -> dict[str, str]:
     return {k: v.decode() for k, v in record.headers or ()}
 
@@ -170,11 +178,8 @@ async def test_replay_loop_until_ctrl_c_reports_what_it_wrote(
     kafka: KafkaHelper, new_topic: TopicFactory, bootstrap: str,
 ) -> None:
     topic = await new_topic("in", partitions=2)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "consumer.cli", "replay", str(FEED_DIR), "--topic", topic,
-         "--loop", "--rate", "40", "--bootstrap-servers", bootstrap],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    proc = await _spawn("replay", str(FEED_DIR), "--topic", topic, "--loop", "--rate", "40",
+                        "--bootstrap-servers", bootstrap)
     try:
         seen: list[Any] = []
         for _ in range(60):  # more than one pass of the 4 files went out
@@ -183,9 +188,10 @@ async def test_replay_loop_until_ctrl_c_reports_what_it_wrote(
                 break
         assert len(seen) > 8
         proc.send_signal(signal.SIGINT)
-        _, err = await asyncio.to_thread(proc.communicate, timeout=60)
+        _, err_bytes = await asyncio.wait_for(proc.communicate(), 60)
+        err = err_bytes.decode()
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             proc.kill()
     assert proc.returncode == 0, err
     total = len(await kafka.consume_all(topic, idle_s=1))
@@ -203,18 +209,16 @@ async def test_replay_waits_for_the_topic_but_not_forever(
     assert "does not exist" in missing.stderr
 
     late = unique_name("late")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "consumer.cli", "replay", str(FEED_DIR), "--topic", late,
-         "--wait", "60"], env={**os.environ, "WIREFEED_BOOTSTRAP_SERVERS": bootstrap},
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    proc = await _spawn("replay", str(FEED_DIR), "--topic", late, "--wait", "60",
+                        env={"WIREFEED_BOOTSTRAP_SERVERS": bootstrap})
     try:
         await asyncio.sleep(2)  # the replayer is up before the topic, like in compose
-        assert proc.poll() is None
+        assert proc.returncode is None
         await kafka.create_topic(late)
-        _, err = await asyncio.to_thread(proc.communicate, timeout=90)
+        _, err_bytes = await asyncio.wait_for(proc.communicate(), 90)
+        err = err_bytes.decode()
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             proc.kill()
     assert proc.returncode == 0, err
     assert len(await kafka.consume_all(late, expected=4)) == 4
