@@ -52,6 +52,9 @@ _REMOVE_TABLE: Final = {
 # Runs of horizontal whitespace inside one line.
 _HSPACE_RUN_RE: Final = re.compile(r"[ \t]{2,}|\t")
 _WORD_OR_SPACE_RUN: Final = re.compile(r"[\w\s]+")
+_ASCII_WORD_SPACE: Final = (
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_ \t\n\r\x0b\x0c"
+)
 
 # Bytes that never occur in text, even framed wire text: NUL and the C0
 # controls that no wire format uses for framing (7901/ANPA use SOH STX ETX EOT
@@ -107,12 +110,13 @@ def decode(raw: bytes, declared: str | None = None) -> tuple[str, str]:
     bytes. NUL bytes, controls that no wire format uses, or a high share of
     control characters mean binary junk: ``undecodable``.
     """
-    if len(raw.translate(None, _JUNK_CONTROL_BYTES)) != len(raw):
-        raise ParseError(Reason.UNDECODABLE, "binary content: NUL or non-text control bytes")
     controls = len(raw) - len(raw.translate(None, _CONTROL_BYTES))
-    # > 15 % control bytes; real ANPA tables reach 7 %
-    if controls * 20 > len(raw) * 3:
-        raise ParseError(Reason.UNDECODABLE, "binary content: too many control bytes")
+    if controls:  # the junk bytes are control bytes: text without any skips both checks
+        if len(raw.translate(None, _JUNK_CONTROL_BYTES)) != len(raw):
+            raise ParseError(Reason.UNDECODABLE, "binary content: NUL or non-text control bytes")
+        # > 15 % control bytes; real ANPA tables reach 7 %
+        if controls * 20 > len(raw) * 3:
+            raise ParseError(Reason.UNDECODABLE, "binary content: too many control bytes")
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
         declared = "utf-8"
@@ -134,6 +138,16 @@ def decode(raw: bytes, declared: str | None = None) -> tuple[str, str]:
         ) from None
 
 
+def _printable_lines(text: str) -> bool:
+    """Whether every character but LF is printable (``str.isprintable``, a C loop).
+
+    Every character :func:`clean` changes is non-printable (controls, format
+    marks, line/paragraph separators, all spaces but U+0020), so a yes here
+    means there is nothing to fix; a no only sends the text to the regex path.
+    """
+    return text.isprintable() or ("\n" in text and text.replace("\n", " ").isprintable())
+
+
 def clean(text: str) -> str:
     """Character-level normalisation that keeps line structure.
 
@@ -143,6 +157,10 @@ def clean(text: str) -> str:
     """
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _printable_lines(text):
+        if text.isascii() or unicodedata.is_normalized("NFC", text):
+            return text
+        return unicodedata.normalize("NFC", text)
     if text.isascii():
         if _CONTROL_RE.search(text) is not None:
             text = text.translate(_REMOVE_TABLE)
@@ -158,8 +176,32 @@ def clean(text: str) -> str:
 
 
 def collapse(text: str) -> str:
-    """One block as single-spaced text: hard line wraps and runs of spaces become one space."""
+    """One block as single-spaced text: hard line wraps and runs of spaces become one space.
+
+    Text that is already single-spaced is returned as it is: any whitespace
+    but U+0020 is non-printable, so ``isprintable`` plus a double-space search
+    (both C loops) decide that without building a word list.
+    """
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
     return " ".join(text.split())
+
+
+def is_collapsed_clean(text: str) -> bool:
+    """Whether :func:`clean` output is already single-spaced (so :func:`collapse` keeps it).
+
+    After :func:`clean` the only whitespace left is space, TAB, LF and U+1680
+    (the Ogham space mark, a Zs character it does not map), so four substring
+    searches replace the per-character test of :func:`collapse`.
+    """
+    return not (
+        "  " in text
+        or "\n" in text
+        or "\t" in text
+        or "\u1680" in text
+        or text[:1] == " "
+        or text[-1:] == " "
+    )
 
 
 def clean_line(text: str) -> str:
@@ -190,7 +232,13 @@ def looks_like_text(text: str) -> bool:
     becoming a story of mojibake.
     """
     sample = text[:1024]
-    if not sample.strip():
+    if not sample or sample.isspace():
         return False
+    # Upper bound first, at C speed: every symbol survives deleting ASCII word
+    # and space bytes from the UTF-8 form (non-ASCII characters count as
+    # symbols there, with 2-4 bytes each). Prose passes on the bound alone.
+    bound = len(sample.encode("utf-8", "surrogatepass").translate(None, _ASCII_WORD_SPACE))
+    if bound * 10 <= len(sample) * 3:
+        return True
     symbols = len(_WORD_OR_SPACE_RUN.sub("", sample))
     return symbols * 10 <= len(sample) * 3

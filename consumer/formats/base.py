@@ -43,6 +43,9 @@ class Draft:
     urgency: int | None = None
     keywords: list[str] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)
+    #: The body blocks are already ``clean_line`` output (the text reader's
+    #: are: collapsed slices of cleaned text), so finish() keeps them as they are.
+    body_clean: bool = False
 
 
 def finish(draft: Draft) -> Story:

@@ -34,7 +34,7 @@ from typing import Final
 from consumer.errors import ParseError, Reason
 from consumer.formats.base import Draft, Hints
 from consumer.model import Block
-from consumer.text import clean, collapse, decode, looks_like_text
+from consumer.text import clean, collapse, decode, is_collapsed_clean, looks_like_text
 
 NAME: Final = "dpa_afx"
 PLAIN: Final = "plain"
@@ -47,9 +47,13 @@ _MAX_SUBHEADING: Final = 120
 _DATE_HEADER: Final = re.compile(
     r"[ \t]*date[ \t]+(\d{4})-(\d{2})-(\d{2})(?![\d-])[ \t]*\n?", re.IGNORECASE
 )
-_MONTH: Final = (
-    r"(?i:(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]{0,6})\.?[ ]\d{1,2}"
+# The same header on the raw bytes, for sniff(): a match here implies a match
+# of _DATE_HEADER on the decoded text (ASCII pattern; no non-ASCII character
+# case-folds to d, a, t or e), so most dpa-AFX records skip the decode.
+_DATE_HEADER_BYTES: Final = re.compile(
+    rb"[ \t]*date[ \t]+\d{4}-\d{2}-\d{2}(?![\d-])", re.IGNORECASE
 )
+_MONTH: Final = r"(?i:(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]{0,6})\.?[ ]\d{1,2}"
 _UPPER: Final = "A-ZÀ-ÖØ-ÞĀ-Ž"  # capital first letters of place words (Latin-1 + Latin Ext-A)
 _PLACE_WORD: Final = rf"(?:[{_UPPER}][\w.'’&/-]{{0,40}}|de|del|da|do|am|an|im|la|le|upon|on)"
 # PLACE[, Region][, Mon D] [(AGENCY)] - text.  The place is 1-5 capitalised words
@@ -144,7 +148,15 @@ def split_signature(paragraph: str) -> tuple[str, str | None, list[str]]:
     """Split a trailing editor signature (``/mau/DP/he``) or Reuters sign-off off a paragraph."""
     cut = max(0, len(paragraph) - _TAIL_SLICE)
     tail = paragraph[cut:]
-    m = _SIGNATURE.search(tail)
+    # A signature match starts at its first "/" or at the whitespace run just
+    # before it, so the regex (slow to scan: three alternatives at every
+    # position) only needs to start there, and not at all without a "/".
+    start = tail.find("/")
+    m = None
+    if start >= 0:
+        while start and tail[start - 1] in " \t\n":
+            start -= 1
+        m = _SIGNATURE.search(tail, start)
     if m is not None:
         sig = m.group("sig")
         return paragraph[: cut + m.start()].rstrip(), sig, [c for c in sig.split("/") if c]
@@ -177,7 +189,7 @@ def headline_flags(headline: str) -> tuple[str, list[str], int | None, str | Non
             flags.append(kind)
         pos = m.end()
     rest = headline[pos:]
-    n = _NOTE.search(rest[:_MAX_HEADLINE + 200])
+    n = _NOTE.search(rest[: _MAX_HEADLINE + 200])
     if n is not None:
         flag = _NOTE_FLAG.get(n.group("kind").lower(), "update")
         if flag not in flags:
@@ -210,11 +222,13 @@ def split_paragraphs(text: str) -> list[tuple[str, bool]]:
     are re-joined, and a line indented by whitespace starts a new paragraph
     (English wire copy marks paragraphs only by indentation). A block that is
     one single line "stands alone": only such blocks can be subheadings.
+    ``text`` is :func:`consumer.text.clean` output, so a one-line block that is
+    already single-spaced (the dpa-AFX norm) is kept without re-joining.
     """
     out: list[tuple[str, bool]] = []
     for block in _BLANK_LINES.split(text):
         if "\n" not in block:
-            line = collapse(block)
+            line = block if is_collapsed_clean(block) else collapse(block)
             if line:
                 out.append((line, True))
             continue
@@ -332,11 +346,14 @@ def parse_text(text: str, draft: Draft) -> Draft:
         draft.roundup_level = level if level is not None else draft.roundup_level
         draft.update_note = note or draft.update_note
     draft.body = build_body(paragraphs)
+    draft.body_clean = True  # collapsed pieces of clean() text: finish() need not redo it
     return draft
 
 
 def sniff(head: bytes) -> bool:
     """A ``date`` header or a dateline on one of the first lines."""
+    if _DATE_HEADER_BYTES.match(head[:2048].lstrip()):
+        return True
     s = head[:2048].decode("utf-8", "replace")
     if _DATE_HEADER.match(s.lstrip()):
         return True
