@@ -41,9 +41,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
-from consumer.dedup.fingerprint import Features, fact_hash, from_matches, jaccard, typo_variants
+from consumer.dedup.fingerprint import (
+    NUM_PERM,
+    Features,
+    fact_hash,
+    from_matches,
+    jaccard,
+    typo_variants,
+)
 from consumer.dedup.index import Index
 from consumer.dedup.state import StateEntry
 from consumer.model import Story
@@ -140,14 +145,12 @@ def decide(story: Story, feats: Features, event_time_ms: int, index: Index) -> D
                     basis="agency_version",
                 )
 
-    held_c = [h for h in index.candidates(feats.signature) if h.entry.event_time_ms >= cutoff]
+    held_c = index.candidates(feats.signature, min_time_ms=cutoff)
     if not held_c:
         return Decision("created")
-    sigs = index.signatures([h.slot for h in held_c])
-    matches = np.count_nonzero(sigs == feats.signature[None, :], axis=1) / sigs.shape[1]
     scored: list[tuple[float, float, float, StateEntry]] = []
-    for h, m in zip(held_c, matches.tolist(), strict=True):
-        j = from_matches(m)
+    for h in held_c:
+        j = from_matches(h.matches / NUM_PERM)
         inter = j / (1.0 + j) * (h.entry.shingle_count + feats.shingle_count)
         c_old = min(1.0, inter / max(1, h.entry.shingle_count))
         c_new = min(1.0, inter / max(1, feats.shingle_count))

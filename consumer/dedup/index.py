@@ -1,24 +1,30 @@
 """The held stories: LSH candidate lookup plus a window bounded by event time and size.
 
-Why our own banding rather than rensa's ``RMinHashLSH`` or datasketch:
+Storage is column-wise: one numpy array a field (event time, sequence,
+shingle count, version, flags, 16-byte fingerprint / story id / event id, the
+128 x uint16 signature matrix, facts in one flat ``uint32`` pool with a start
+and count a slot). A :class:`StateEntry` object is only built for the held
+entries a decision actually looks at (exact hit, agency-id hits, LSH
+candidates), so restore never builds a million Python objects and RAM a story
+is the columns plus the band table (``bench/bench_dedup_scale.py`` measures it).
 
-* restore must rebuild the index from stored signatures; rensa's LSH only
-  takes its own ``RMinHash`` objects, which cannot be built from a stored
-  digest (private pickle format), and datasketch keeps one Python dict entry a
-  band and a story (42M dict entries at 1M stories, several GB, tens of seconds
-  to restore);
-* here the band table is one sorted ``uint64`` array (key = band number in the
-  high bits, then the band's three 16-bit hash values verbatim, so two bands
-  collide only when they are equal) plus a small dict of recent inserts. A
-  lookup is one vectorised ``searchsorted`` over 42 keys, O(42 log n); the
-  delta is merged into the sorted array by a stable sort of two sorted runs
-  (timsort: linear). Restore of 1M entries is one vectorised pass and one sort.
+Why our own banding rather than rensa's ``RMinHashLSH`` or datasketch: restore
+must rebuild the index from stored signatures (rensa's LSH only takes its own
+``RMinHash`` objects, whose digest cannot be loaded back), and datasketch keeps
+one Python dict entry a band and a story (42M dict entries at 1M stories).
 
 Banding: 42 bands of 3 rows (126 of the 128 permutations). A pair with Jaccard
 J becomes a candidate with probability 1-(1-J^3)^42: 0.9999 at 0.7, 0.996 at
-0.5 (an update that doubles a story), 0.93 at 0.4, 4 % at 0.1. Candidates are
-then verified against their signatures and facts in :mod:`consumer.dedup.decide`,
-so false candidates cost time, never correctness.
+0.5 (an update that doubles a story), 0.93 at 0.4, 4 % at 0.1. The band table
+is a bucketed open-addressing hash table in one ``uint64`` numpy array: a cell
+is ``hash31(band, 3 values) << 32 | slot``, 16 cells (128 bytes) a bucket,
+linear probing bucket by bucket, load kept between 0.4 and 0.6. A lookup
+gathers the 42 home buckets at once, so its cost does not grow with the number
+of held stories (a sorted array needs 42 binary searches whose last ~10 levels
+are cache misses at 1M stories). Every hit is then checked against the held
+signature (the three values of at least one band equal), so a 31-bit hash
+collision costs time, never correctness; candidates are verified against their
+signatures and facts in :mod:`consumer.dedup.decide`.
 
 Eviction is never implicit: :meth:`Index.changes_for` returns the tombstones
 that adding an entry implies (entries older than the window behind the event
@@ -33,12 +39,13 @@ import heapq
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from consumer.dedup.fingerprint import NUM_PERM, Signature
-from consumer.dedup.state import StateEntry
+from consumer.dedup.state import FORMAT_VERSION, HEAD_DTYPE, HEAD_SIZE, StateEntry
 
 BANDS = 42
 ROWS = 3
@@ -48,27 +55,247 @@ _TIME_OFFSET = 1 + 16 * 3  # byte offset of the event time in an encoded entry
 _TIME = struct.Struct("<q")
 
 Change = tuple[str, bytes | None]
+U64 = npt.NDArray[np.uint64]
+Slots = npt.NDArray[np.intp]
+
+# band table
+_W = 16  # cells a bucket: 128 bytes, two cache lines
+_EMPTY = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+_TOMB = np.uint64(0xFFFF_FFFF_FFFF_FFFE)
+_SLOT = np.uint64(0xFFFF_FFFF)
+_GOLD = np.uint64(0x9E37_79B9_7F4A_7C15)
+_MAX_LOAD = 0.6
+_BUILD_LOAD = 0.4
+_CHUNK = 1 << 16
+_U32, _U33 = np.uint64(32), np.uint64(33)
+
+# heap items are Python ints ordered like (time, seq, slot)
+_SEQ_SHIFT = 32
+_TIME_SHIFT = 72
+_SEQ_MASK = (1 << (_TIME_SHIFT - _SEQ_SHIFT)) - 1
+_SLOT_MASK = (1 << _SEQ_SHIFT) - 1
+
+# one signature's 42 band keys in one gather: bytes of rows 3b+2, 3b+1, 3b (little-endian),
+# then the band number and a zero byte, viewed as uint64 = band<<48 | v0<<32 | v1<<16 | v2
+_SIG_BYTES = NUM_PERM * 2
+_BAND_GATHER = np.array(
+    [
+        [6 * b + 4, 6 * b + 5, 6 * b + 2, 6 * b + 3, 6 * b, 6 * b + 1, _SIG_BYTES + b,
+         _SIG_BYTES + BANDS]
+        for b in range(BANDS)
+    ],
+    dtype=np.intp,
+).ravel()
+_BAND_BYTES = np.append(np.arange(BANDS, dtype=np.uint8), np.uint8(0))
 
 
-def band_keys(sigs: npt.NDArray[np.uint16]) -> npt.NDArray[np.uint64]:
+def band_keys(sigs: npt.NDArray[np.uint16]) -> U64:
     """(n, 128) signatures -> (n, BANDS) band keys, exact (no hashing)."""
     s = sigs[:, : BANDS * ROWS].astype(np.uint64).reshape(sigs.shape[0], BANDS, ROWS)
     band = (np.arange(BANDS, dtype=np.uint64) << np.uint64(48))[None, :]
     hi = (s[:, :, 0] << np.uint64(32)) | (s[:, :, 1] << np.uint64(16))
-    out: npt.NDArray[np.uint64] = band | hi | s[:, :, 2]
+    out: U64 = band | hi | s[:, :, 2]
     return out
+
+
+def band_hashes(sigs: npt.NDArray[np.uint16]) -> U64:
+    """(n, 128) signatures -> (n, BANDS) 31-bit band hashes (Fibonacci hashing of the keys)."""
+    out: U64 = (band_keys(sigs) * _GOLD) >> _U33
+    return out
+
+
+def query_hashes(sig: Signature) -> U64:
+    """The 42 band hashes of one signature (same values as :func:`band_hashes`, fewer ops)."""
+    raw = np.ascontiguousarray(sig, dtype="<u2").view(np.uint8)
+    keys = np.concatenate((raw, _BAND_BYTES))[_BAND_GATHER].view("<u8")
+    out: U64 = (keys.astype(np.uint64) * _GOLD) >> _U33
+    return out
+
+
+class _BandTable:
+    """Multimap 31-bit hash -> slot: bucketed open addressing with linear probing.
+
+    Invariant: a cell lives in the first bucket, from its home bucket on, that
+    had a free cell when it was inserted, and a bucket that has ever been full
+    never holds an ``_EMPTY`` cell again (deletion leaves a tombstone there), so
+    a lookup may stop at the first bucket holding an empty cell.
+    """
+
+    def __init__(self, nbuckets: int = 64) -> None:
+        self.nb = nbuckets
+        self.cells = np.full((nbuckets, _W), _EMPTY, dtype=np.uint64)
+        self.live = 0  # cells holding an entry
+        self.used = 0  # cells not empty (live + tombstones)
+
+    @property
+    def capacity(self) -> int:
+        return self.nb * _W
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.cells.nbytes)
+
+    def _bucket(self, h: U64) -> Slots:
+        out: Slots = ((h * np.uint64(self.nb)) >> np.uint64(31)).astype(np.intp)
+        return out
+
+    def lookup(self, h: U64) -> U64:
+        """Slots of every cell whose hash is in ``h`` (with repeats)."""
+        b = self._bucket(h)
+        parts: list[U64] = []
+        while True:
+            rows = self.cells[b]
+            hit = (rows >> _U32) == h[:, None]
+            if hit.any():
+                parts.append(rows[hit] & _SLOT)
+            more = ~(rows == _EMPTY).any(axis=1)
+            if not more.any():
+                break
+            h = h[more]
+            b = (b[more] + 1) % self.nb
+        if not parts:
+            return np.zeros(0, dtype=np.uint64)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def insert(self, slot: int, h: U64) -> None:
+        """Add one story's cells (``h`` without repeats)."""
+        cells = (h << _U32) | np.uint64(slot)
+        b = self._bucket(h)
+        rows = self.cells[b]
+        free = rows >= _TOMB
+        pos = free.argmax(axis=1)
+        flat = b * _W + pos
+        if free.any(axis=1).all() and np.unique(flat).size == flat.size:
+            was_empty = rows[np.arange(b.size), pos] == _EMPTY
+            self.cells.reshape(-1)[flat] = cells
+            self.used += int(np.count_nonzero(was_empty))
+            self.live += int(cells.size)
+            return
+        for cell, home in zip(cells.tolist(), b.tolist(), strict=True):
+            self._insert_one(cell, home)
+
+    def _insert_one(self, cell: int, bucket: int) -> None:
+        while True:
+            row = self.cells[bucket]
+            free = np.flatnonzero(row >= _TOMB)
+            if free.size:
+                p = int(free[0])
+                if row[p] == _EMPTY:
+                    self.used += 1
+                row[p] = cell
+                self.live += 1
+                return
+            bucket = (bucket + 1) % self.nb
+
+    def delete(self, slot: int, h: U64) -> None:
+        """Remove one story's cells (``h`` as given to :meth:`insert`)."""
+        cells = (h << _U32) | np.uint64(slot)
+        b = self._bucket(h)
+        while cells.size:
+            rows = self.cells[b]
+            match = rows == cells[:, None]
+            found = match.any(axis=1)
+            if found.any():
+                fb = b[found]
+                fp = match[found].argmax(axis=1)
+                has_empty = (rows[found] == _EMPTY).any(axis=1)
+                # a bucket holding an empty cell was never full: no chain passes it
+                self.cells[fb, fp] = np.where(has_empty, _EMPTY, _TOMB)
+                self.live -= int(fb.size)
+                self.used -= int(np.count_nonzero(has_empty))
+            go_on = ~found & ~(rows == _EMPTY).any(axis=1)
+            cells, b = cells[go_on], (b[go_on] + 1) % self.nb
+
+    @classmethod
+    def build(cls, slots: Slots, sigs: npt.NDArray[np.uint16], *, min_cells: int = 0) -> _BandTable:
+        """Bulk-build from the signatures of ``slots``: one sort, then vectorised placement."""
+        n = int(slots.size)
+        cells = np.empty(n * BANDS, dtype=np.uint64)
+        for a in range(0, n, _CHUNK):
+            z = min(n, a + _CHUNK)
+            h = band_hashes(sigs[slots[a:z]])
+            part = (h << _U32) | slots[a:z, None].astype(np.uint64)
+            cells[a * BANDS : z * BANDS] = part.ravel()
+        cells.sort()
+        if cells.size > 1:
+            keep = np.empty(cells.size, dtype=bool)
+            keep[0] = True
+            np.not_equal(cells[1:], cells[:-1], out=keep[1:])
+            if not keep.all():  # a story whose bands share a hash: one cell is enough
+                cells = cells[keep]
+        ncells = int(cells.size)
+        table = cls(max(64, int(max(ncells, min_cells) / (_W * _BUILD_LOAD)) + 1))
+        if not ncells:
+            return table
+        b = table._bucket(cells >> _U32)  # cells sorted by hash: buckets ascending
+        counts = np.bincount(b, minlength=table.nb)
+        starts = np.cumsum(counts) - counts
+        rank = np.arange(ncells, dtype=np.intp) - starts[b]
+        fit = rank < _W
+        table.cells[b[fit], rank[fit]] = cells[fit]
+        table.live = table.used = int(np.count_nonzero(fit))
+        if not fit.all():
+            for cell, home in zip(cells[~fit].tolist(), b[~fit].tolist(), strict=True):
+                table._insert_one(cell, home)
+        return table
 
 
 @dataclass(frozen=True, slots=True)
 class Held:
-    """A held entry as the decision sees it."""
+    """A held entry as the decision sees it: ``matches`` = equal signature positions."""
 
     entry: StateEntry
     slot: int
+    matches: int = 0
+
+
+def _link(table: dict[Any, int | list[int]], key: object, slot: int) -> None:
+    cur = table.get(key)
+    if cur is None:
+        table[key] = slot
+    elif isinstance(cur, int):
+        table[key] = [cur, slot]
+    else:
+        cur.append(slot)
+
+
+def _unlink(table: dict[Any, int | list[int]], key: object, slot: int) -> None:
+    cur = table.get(key)
+    if cur is None:
+        return
+    if isinstance(cur, int):
+        if cur == slot:
+            del table[key]
+        return
+    if slot in cur:
+        cur.remove(slot)
+    if len(cur) == 1:
+        table[key] = cur[0]
+
+
+def _slots_of(table: dict[Any, int | list[int]], key: object) -> list[int]:
+    cur = table.get(key)
+    if cur is None:
+        return []
+    return [cur] if isinstance(cur, int) else cur
 
 
 class Index:
     """Held story versions, looked up by fingerprint, agency id, story id and LSH."""
+
+    # one row a slot (see _columns); a slot is free when not _live
+    _live: npt.NDArray[np.bool_]
+    _time: npt.NDArray[np.int64]
+    _seq: npt.NDArray[np.int64]
+    _count: npt.NDArray[np.uint32]
+    _version: npt.NDArray[np.int32]
+    _flags: npt.NDArray[np.uint8]
+    _fstart: npt.NDArray[np.int64]
+    _fcount: npt.NDArray[np.uint32]
+    _fp: npt.NDArray[np.uint8]
+    _story: npt.NDArray[np.uint8]
+    _event: npt.NDArray[np.uint8]
+    _sigs: npt.NDArray[np.uint16]
 
     def __init__(
         self, *, window_ms: int = DEFAULT_WINDOW_MS, max_entries: int = DEFAULT_MAX_ENTRIES
@@ -77,20 +304,41 @@ class Index:
         self.max_entries = max_entries
         self.watermark_ms: int | None = None
         self._by_key: dict[bytes, int] = {}
-        self._entries: list[StateEntry | None] = []
-        self._seq: list[int] = []
+        self._by_story: dict[bytes, int | list[int]] = {}
+        self._by_agency: dict[str, int | list[int]] = {}
+        self._agency: list[str | None] = []
         self._free: list[int] = []
-        self._gen = np.zeros(0, dtype=np.uint32)
-        self._sigs = np.zeros((0, NUM_PERM), dtype=np.uint16)
         self._next_seq = 0
-        self._heap: list[tuple[int, int, int]] = []  # (time, seq, slot)
-        self._by_agency: dict[str, list[int]] = {}
-        self._by_story: dict[str, list[int]] = {}
-        self._main_keys = np.zeros(0, dtype=np.uint64)
-        self._main_slots = np.zeros(0, dtype=np.int64)
-        self._main_gens = np.zeros(0, dtype=np.uint32)
-        self._delta: dict[int, list[tuple[int, int]]] = {}
-        self._delta_stories = 0
+        self._heap: list[int] = []  # (time << 72) + (seq << 32) + slot
+        self._table = _BandTable()
+        self._facts_end = 0
+        self._facts_dead = 0
+        self._facts = np.zeros(4096, dtype=np.uint32)
+        self._columns(1024)
+
+    def _columns(self, cap: int) -> None:
+        """Allocate (or grow to) ``cap`` slots, keeping what is held."""
+        old = len(self._agency)
+        specs: dict[str, tuple[tuple[int, ...], Any]] = {
+            "_live": ((), np.bool_),
+            "_time": ((), np.int64),
+            "_seq": ((), np.int64),
+            "_count": ((), np.uint32),
+            "_version": ((), np.int32),
+            "_flags": ((), np.uint8),
+            "_fstart": ((), np.int64),
+            "_fcount": ((), np.uint32),
+            "_fp": ((16,), np.uint8),
+            "_story": ((16,), np.uint8),
+            "_event": ((16,), np.uint8),
+            "_sigs": ((NUM_PERM,), np.uint16),
+        }
+        for name, (shape, dtype) in specs.items():
+            grown = np.zeros((cap, *shape), dtype=dtype)
+            if old:
+                grown[:old] = getattr(self, name)[:old]
+            setattr(self, name, grown)
+        self._cap = cap
 
     # -- reading (pure) -------------------------------------------------------
 
@@ -100,63 +348,86 @@ class Index:
     def __contains__(self, key: str) -> bool:
         return bytes.fromhex(key) in self._by_key
 
+    def _entry(self, slot: int) -> StateEntry:
+        """Materialise one held entry (copies: a slot is reused after eviction)."""
+        start = int(self._fstart[slot])
+        version = int(self._version[slot])
+        return StateEntry(
+            fingerprint=self._fp[slot].tobytes(),
+            story_id=self._story[slot].tobytes().hex(),
+            event_id=self._event[slot].tobytes().hex(),
+            event_time_ms=int(self._time[slot]),
+            signature=self._sigs[slot].copy(),
+            shingle_count=int(self._count[slot]),
+            facts=self._facts[start : start + int(self._fcount[slot])].copy(),
+            agency_id=self._agency[slot],
+            version=None if version == -1 else version,
+            flags=int(self._flags[slot]),
+        )
+
     def get(self, fingerprint: bytes) -> StateEntry | None:
         slot = self._by_key.get(fingerprint)
-        return None if slot is None else self._entries[slot]
+        return None if slot is None else self._entry(slot)
 
     def entries(self) -> Iterator[StateEntry]:
         """Live entries in slot order (for tests and snapshots)."""
-        return (e for e in self._entries if e is not None)
+        return (self._entry(int(s)) for s in np.flatnonzero(self._live[: len(self._agency)]))
+
+    def fingerprints(self) -> list[bytes]:
+        """Fingerprints of the live entries, unordered."""
+        return list(self._by_key)
 
     def by_agency_id(self, agency_id: str) -> list[StateEntry]:
-        return [e for s in self._by_agency.get(agency_id, ()) if (e := self._entries[s])]
+        return [self._entry(s) for s in _slots_of(self._by_agency, agency_id)]
 
     def latest_event(self, story_id: str) -> str | None:
         """The event id of the newest held version of a story (what an update supersedes)."""
-        for slot in reversed(self._by_story.get(story_id, ())):
-            entry = self._entries[slot]
-            if entry is not None:
-                return entry.event_id
-        return None
+        slots = _slots_of(self._by_story, bytes.fromhex(story_id))
+        return self._event[slots[-1]].tobytes().hex() if slots else None
 
     def cutoff_ms(self, event_time_ms: int) -> int:
         """Entries strictly older than this are outside the window for that event time."""
         wm = event_time_ms if self.watermark_ms is None else max(self.watermark_ms, event_time_ms)
         return wm - self.window_ms
 
-    def candidates(self, sig: Signature) -> list[Held]:
-        """Held entries sharing at least one LSH band with ``sig``."""
-        keys = band_keys(sig[None, :])[0]
-        found: set[int] = set()
-        if self._main_keys.size:
-            lo = np.searchsorted(self._main_keys, keys, side="left")
-            hi = np.searchsorted(self._main_keys, keys, side="right")
-            hit = hi > lo
-            if hit.any():
-                idx = np.concatenate(
-                    [np.arange(a, b) for a, b in zip(lo[hit], hi[hit], strict=True)]
-                )
-                slots = self._main_slots[idx]
-                ok = self._gen[slots] == self._main_gens[idx]
-                found.update(slots[ok].tolist())
-        for k in keys.tolist():
-            for slot, gen in self._delta.get(k, ()):
-                if self._gen[slot] == gen:
-                    found.add(slot)
-        out = []
-        for slot in sorted(found):
-            entry = self._entries[slot]
-            if entry is not None:
-                out.append(Held(entry, slot))
-        return out
+    def scan(self, sig: Signature, min_time_ms: int | None = None) -> tuple[Slots, Slots]:
+        """Slots sharing at least one LSH band with ``sig`` (and not older than
+        ``min_time_ms``), with their number of equal signature positions."""
+        found = self._table.lookup(query_hashes(sig))
+        if not found.size:
+            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+        slots = np.unique(found).astype(np.intp)
+        eq = self._sigs[slots] == sig[None, :]
+        ok = eq[:, : BANDS * ROWS].reshape(-1, BANDS, ROWS).all(axis=2).any(axis=1)
+        if min_time_ms is not None:
+            ok &= self._time[slots] >= min_time_ms
+        counts: Slots = np.count_nonzero(eq[ok], axis=1)
+        return slots[ok], counts
+
+    def candidates(self, sig: Signature, min_time_ms: int | None = None) -> list[Held]:
+        """Held entries sharing at least one LSH band with ``sig``, in slot order."""
+        slots, counts = self.scan(sig, min_time_ms)
+        return [
+            Held(self._entry(s), s, c)
+            for s, c in zip(slots.tolist(), counts.tolist(), strict=True)
+        ]
 
     def signatures(self, slots: list[int]) -> npt.NDArray[np.uint16]:
         return self._sigs[slots]
 
+    def memory_bytes(self) -> int:
+        """Bytes held in numpy columns, the band table and the facts pool (not the dicts)."""
+        cols = sum(
+            getattr(self, n).nbytes
+            for n in ("_live", "_time", "_seq", "_count", "_version", "_flags", "_fstart",
+                      "_fcount", "_fp", "_story", "_event", "_sigs")
+        )
+        return int(cols + self._facts.nbytes + self._table.nbytes)
+
     def _oldest(self) -> Iterator[tuple[int, int, int]]:
         """Live heap items in (time, seq) order, without popping (k log k for k items)."""
         heap = self._heap
-        frontier: list[tuple[tuple[int, int, int], int]] = []
+        frontier: list[tuple[int, int]] = []
         if heap:
             frontier.append((heap[0], 0))
         while frontier:
@@ -164,9 +435,10 @@ class Index:
             for child in (2 * i + 1, 2 * i + 2):
                 if child < len(heap):
                     heapq.heappush(frontier, (heap[child], child))
-            _, seq, slot = item
-            if self._entries[slot] is not None and self._seq[slot] == seq:
-                yield item
+            slot = item & _SLOT_MASK
+            seq = (item >> _SEQ_SHIFT) & _SEQ_MASK
+            if self._live[slot] and self._seq[slot] == seq:
+                yield item >> _TIME_SHIFT, seq, slot
 
     def changes_for(self, entry: StateEntry) -> list[Change]:
         """Tombstones implied by adding ``entry``, then the entry itself."""
@@ -176,12 +448,11 @@ class Index:
         size = len(self) + (0 if entry.fingerprint in self._by_key else 1)
         out: list[Change] = []
         for time_ms, _, slot in self._oldest():
-            held = self._entries[slot]
-            assert held is not None
-            if held.fingerprint == entry.fingerprint:
+            fp = self._fp[slot].tobytes()
+            if fp == entry.fingerprint:
                 continue
             if time_ms < cutoff or size > self.max_entries:
-                out.append((held.key, None))
+                out.append((fp.hex(), None))
                 size -= 1
             else:
                 break
@@ -205,52 +476,73 @@ class Index:
         slot = self._by_key.pop(fingerprint, None)
         if slot is None:
             return False
-        entry = self._entries[slot]
-        assert entry is not None
-        self._entries[slot] = None
-        self._gen[slot] += 1
+        self._live[slot] = False
+        self._table.delete(slot, np.unique(query_hashes(self._sigs[slot])))
+        _unlink(self._by_story, self._story[slot].tobytes(), slot)
+        agency = self._agency[slot]
+        if agency is not None:
+            _unlink(self._by_agency, agency, slot)
+            self._agency[slot] = None
+        self._facts_dead += int(self._fcount[slot])
+        self._fcount[slot] = 0
         self._free.append(slot)
-        self._unlink(self._by_story, entry.story_id, slot)
-        if entry.agency_id is not None:
-            self._unlink(self._by_agency, entry.agency_id, slot)
-        if len(self._heap) > 64 and len(self._heap) > 2 * len(self._by_key):
-            self._heap = [
-                (e.event_time_ms, self._seq[s], s)
-                for s, e in enumerate(self._entries)
-                if e is not None
-            ]
-            heapq.heapify(self._heap)
+        self._drop_dead()
         return True
 
-    @staticmethod
-    def _unlink(table: dict[str, list[int]], key: str, slot: int) -> None:
-        slots = table.get(key)
-        if slots is not None:
-            slots.remove(slot)
-            if not slots:
-                del table[key]
+    def _heap_live(self, item: int) -> bool:
+        slot = item & _SLOT_MASK
+        return bool(self._live[slot]) and int(self._seq[slot]) == (item >> _SEQ_SHIFT) & _SEQ_MASK
+
+    def _drop_dead(self) -> None:
+        heap = self._heap
+        while heap and not self._heap_live(heap[0]):
+            heapq.heappop(heap)
+        if len(heap) > 64 and len(heap) > 2 * len(self._by_key):
+            self._heap = self._sorted_heap(np.flatnonzero(self._live[: len(self._agency)]))
+
+    def _sorted_heap(self, slots: Slots) -> list[int]:
+        """A heap of ``slots`` built as a sorted list (a sorted list is a heap)."""
+        times, seqs = self._time[slots], self._seq[slots]
+        order = np.lexsort((seqs, times))
+        return [
+            (t << _TIME_SHIFT) + (q << _SEQ_SHIFT) + s
+            for t, q, s in zip(
+                times[order].tolist(), seqs[order].tolist(), slots[order].tolist(), strict=True
+            )
+        ]
 
     def add(self, entry: StateEntry) -> None:
         """Add or replace an entry (a replaced entry counts as newest)."""
         self.remove(entry.fingerprint)
         slot = self._alloc()
-        self._entries[slot] = entry
-        self._sigs[slot] = entry.signature
         seq = self._next_seq
         self._next_seq += 1
+        self._put_facts(slot, entry.facts)
+        self._live[slot] = True
+        self._time[slot] = entry.event_time_ms
         self._seq[slot] = seq
+        self._count[slot] = entry.shingle_count
+        self._version[slot] = -1 if entry.version is None else entry.version
+        self._flags[slot] = entry.flags
+        self._fp[slot] = np.frombuffer(entry.fingerprint, dtype=np.uint8)
+        story = bytes.fromhex(entry.story_id)
+        self._story[slot] = np.frombuffer(story, dtype=np.uint8)
+        self._event[slot] = np.frombuffer(bytes.fromhex(entry.event_id), dtype=np.uint8)
+        self._sigs[slot] = entry.signature
+        self._agency[slot] = entry.agency_id
         self._by_key[entry.fingerprint] = slot
-        self._by_story.setdefault(entry.story_id, []).append(slot)
+        _link(self._by_story, story, slot)
         if entry.agency_id is not None:
-            self._by_agency.setdefault(entry.agency_id, []).append(slot)
-        heapq.heappush(self._heap, (entry.event_time_ms, seq, slot))
+            _link(self._by_agency, entry.agency_id, slot)
+        item = (entry.event_time_ms << _TIME_SHIFT) + (seq << _SEQ_SHIFT) + slot
+        heapq.heappush(self._heap, item)
         self._advance(entry.event_time_ms)
-        gen = int(self._gen[slot])
-        for k in band_keys(entry.signature[None, :])[0].tolist():
-            self._delta.setdefault(k, []).append((slot, gen))
-        self._delta_stories += 1
-        if self._delta_stories > max(4096, self._main_keys.size // (BANDS * 8)):
-            self._merge()
+        table = self._table
+        table.insert(slot, np.unique(query_hashes(self._sigs[slot])))
+        if table.used > _MAX_LOAD * table.capacity:
+            self._table = _BandTable.build(
+                np.flatnonzero(self._live[: len(self._agency)]), self._sigs
+            )
 
     def _advance(self, time_ms: int) -> None:
         if self.watermark_ms is None or time_ms > self.watermark_ms:
@@ -259,38 +551,44 @@ class Index:
     def _alloc(self) -> int:
         if self._free:
             return self._free.pop()
-        slot = len(self._entries)
-        if slot >= self._gen.shape[0]:
-            cap = max(1024, slot * 2)
-            self._gen = np.concatenate([self._gen, np.zeros(cap - slot, dtype=np.uint32)])
-            grown = np.zeros((cap, NUM_PERM), dtype=np.uint16)
-            grown[:slot] = self._sigs[:slot]
-            self._sigs = grown
-        self._entries.append(None)
-        self._seq.append(-1)
+        slot = len(self._agency)
+        if slot >= self._cap:
+            self._columns(max(1024, slot * 2))
+        self._agency.append(None)
         return slot
 
-    def _merge(self) -> None:
-        """Fold the delta into the sorted band table, dropping keys of removed entries."""
-        n = sum(len(v) for v in self._delta.values())
-        dk = np.empty(n, dtype=np.uint64)
-        ds = np.empty(n, dtype=np.int64)
-        dg = np.empty(n, dtype=np.uint32)
-        i = 0
-        for k, items in self._delta.items():
-            for slot, gen in items:
-                dk[i], ds[i], dg[i] = k, slot, gen
-                i += 1
-        order = np.argsort(dk, kind="stable")
-        keys = np.concatenate([self._main_keys, dk[order]])
-        slots = np.concatenate([self._main_slots, ds[order]])
-        gens = np.concatenate([self._main_gens, dg[order]])
-        live = self._gen[slots] == gens
-        keys, slots, gens = keys[live], slots[live], gens[live]
-        order = np.argsort(keys, kind="stable")  # two sorted runs: a linear merge
-        self._main_keys, self._main_slots, self._main_gens = keys[order], slots[order], gens[order]
-        self._delta = {}
-        self._delta_stories = 0
+    def _put_facts(self, slot: int, facts: npt.NDArray[np.uint32]) -> None:
+        n = int(facts.size)
+        if self._facts_end + n > self._facts.size:
+            if self._facts_dead * 2 > self._facts_end:
+                self._compact_facts()
+            if self._facts_end + n > self._facts.size:
+                grown = np.zeros(max(2 * self._facts.size, self._facts_end + n), dtype=np.uint32)
+                grown[: self._facts_end] = self._facts[: self._facts_end]
+                self._facts = grown
+        self._facts[self._facts_end : self._facts_end + n] = facts
+        self._fstart[slot] = self._facts_end
+        self._fcount[slot] = n
+        self._facts_end += n
+
+    def _compact_facts(self) -> None:
+        live = np.flatnonzero(self._live[: len(self._agency)])
+        starts = self._fstart[live]
+        counts = self._fcount[live].astype(np.int64)
+        offsets = np.cumsum(counts) - counts
+        total = int(counts.sum())
+        pool = np.zeros(max(4096, 2 * total), dtype=np.uint32)
+        for a in range(0, live.size, _CHUNK):
+            z = min(live.size, a + _CHUNK)
+            c = counts[a:z]
+            m = int(c.sum())
+            if m:
+                idx = np.repeat(starts[a:z] - (offsets[a:z] - offsets[a]), c) + np.arange(m)
+                pool[offsets[a] : offsets[a] + m] = self._facts[idx]
+        self._facts = pool
+        self._fstart[live] = offsets
+        self._facts_end = total
+        self._facts_dead = 0
 
     # -- restore --------------------------------------------------------------
 
@@ -306,41 +604,87 @@ class Index:
 
         The replay is first reduced to the surviving value per key (a replaced
         or re-added key moves to the end, as :meth:`add` gives it the newest
-        sequence number), then decoded once and band-indexed in one vectorised
-        pass and one sort, instead of 42 dict inserts per entry.
+        sequence number). The fixed-size heads (struct fields + signature) of
+        all survivors are then joined and read as one numpy structured array,
+        the facts likewise as one ``uint32`` buffer: per entry, Python only
+        slices bytes and fills the fingerprint / story / agency dicts.
         """
         index = cls(window_ms=window_ms, max_entries=max_entries)
         live: dict[str, bytes] = {}
-        watermark: int | None = None
+        dropped: list[bytes] = []
         for key, value in changes:
-            live.pop(key, None)
+            old = live.pop(key, None)
+            if old is not None:
+                dropped.append(old)
             if value is not None:
                 live[key] = value
-                (t,) = _TIME.unpack_from(value, _TIME_OFFSET)
-                if watermark is None or t > watermark:
-                    watermark = t
-        entries = [StateEntry.decode(v) for v in live.values()]
-        n = len(entries)
-        index._entries = list(entries)
-        index._seq = list(range(n))
+        watermark: int | None = None
+        for value in dropped:
+            (t,) = _TIME.unpack_from(value, _TIME_OFFSET)
+            watermark = t if watermark is None else max(watermark, t)
+        vals = list(live.values())
+        del live, dropped
+        n = len(vals)
+        if not n:
+            index.watermark_ms = watermark
+            return index
+        lens = np.fromiter(map(len, vals), dtype=np.int64, count=n)
+        if int(lens.min()) < HEAD_SIZE:
+            raise ValueError("truncated state entry")
+        head = np.frombuffer(b"".join([v[:HEAD_SIZE] for v in vals]), dtype=HEAD_DTYPE)
+        if (head["format"] != FORMAT_VERSION).any():
+            bad = int(head["format"][head["format"] != FORMAT_VERSION][0])
+            raise ValueError(f"unknown state entry format {bad}")
+        alen = head["alen"].astype(np.int64)
+        alen[alen == 255] = 0
+        nfacts = head["nfacts"].astype(np.int64)
+        if not np.array_equal(HEAD_SIZE + alen + 4 * nfacts, lens):
+            raise ValueError("state entry length does not match its header")
+
+        index._columns(max(1024, n))
+        index._live[:n] = True
+        times = head["time"].astype(np.int64)
+        index._time[:n] = times
+        index._seq[:n] = np.arange(n)
         index._next_seq = n
-        index._gen = np.zeros(max(n, 1024), dtype=np.uint32)
-        index._sigs = np.zeros((max(n, 1024), NUM_PERM), dtype=np.uint16)
-        if n:
-            index._sigs[:n] = np.stack([e.signature for e in entries])
-        index._heap = [(e.event_time_ms, i, i) for i, e in enumerate(entries)]
-        heapq.heapify(index._heap)
-        for slot, e in enumerate(entries):
-            index._by_key[e.fingerprint] = slot
-            index._by_story.setdefault(e.story_id, []).append(slot)
-            if e.agency_id is not None:
-                index._by_agency.setdefault(e.agency_id, []).append(slot)
-        index.watermark_ms = watermark
-        if n:
-            keys = band_keys(index._sigs[:n]).ravel()
-            slots = np.repeat(np.arange(n, dtype=np.int64), BANDS)
-            order = np.argsort(keys, kind="stable")
-            index._main_keys = keys[order]
-            index._main_slots = slots[order]
-            index._main_gens = np.zeros(keys.size, dtype=np.uint32)
+        index._count[:n] = head["count"]
+        index._version[:n] = head["version"]
+        index._flags[:n] = head["flags"]
+        index._fp[:n] = head["fp"]
+        index._story[:n] = head["story"]
+        index._event[:n] = head["event"]
+        index._sigs[:n] = head["sig"]
+        with_agency = np.flatnonzero(head["alen"] != 255)
+        del head
+
+        alens = alen.tolist()
+        tails = (
+            b"".join([v[HEAD_SIZE + a :] for v, a in zip(vals, alens, strict=True)])
+            if alen.any()
+            else b"".join([v[HEAD_SIZE:] for v in vals])
+        )
+        total = int(nfacts.sum())
+        index._facts = np.zeros(max(4096, total + total // 4), dtype=np.uint32)
+        index._facts[:total] = np.frombuffer(tails, dtype="<u4")
+        del tails
+        index._fstart[:n] = np.cumsum(nfacts) - nfacts
+        index._fcount[:n] = nfacts
+        index._facts_end = total
+
+        agency: list[str | None] = [None] * n
+        for slot in with_agency.tolist():
+            agency[slot] = vals[slot][HEAD_SIZE : HEAD_SIZE + alens[slot]].decode("utf-8")
+        index._agency = agency
+        index._by_key = dict(zip([v[1:17] for v in vals], range(n), strict=True))
+        for slot, story in enumerate([v[17:33] for v in vals]):
+            _link(index._by_story, story, slot)
+        for slot, aid in enumerate(agency):
+            if aid is not None:
+                _link(index._by_agency, aid, slot)
+        del vals
+
+        live_max = int(times.max())
+        index.watermark_ms = live_max if watermark is None else max(watermark, live_max)
+        index._heap = index._sorted_heap(np.arange(n, dtype=np.intp))
+        index._table = _BandTable.build(np.arange(n, dtype=np.intp), index._sigs)
         return index

@@ -33,6 +33,18 @@ from consumer.dedup.fingerprint import NUM_PERM, Signature
 FORMAT_VERSION = 1
 _HEAD = struct.Struct("<B16s16s16sqIiBHB")
 _SIG_BYTES = NUM_PERM * 2
+HEAD_SIZE = _HEAD.size + _SIG_BYTES  # the fixed-size prefix of every entry
+# the same prefix as a numpy record, to decode many entries at once (Index.restore)
+HEAD_DTYPE = np.dtype(
+    {
+        "names": ["format", "fp", "story", "event", "time", "count", "version", "flags",
+                  "nfacts", "alen", "sig"],
+        "formats": ["u1", ("u1", (16,)), ("u1", (16,)), ("u1", (16,)), "<i8", "<u4", "<i4",
+                    "u1", "<u2", "u1", ("<u2", (NUM_PERM,))],
+        "offsets": [0, 1, 17, 33, 49, 57, 61, 65, 66, 68, _HEAD.size],
+        "itemsize": HEAD_SIZE,
+    }
+)
 
 FLAG_CORRECTION = 1
 FLAG_UPDATE = 2
