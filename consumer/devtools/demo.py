@@ -328,6 +328,7 @@ class View:
         for key, value in self.rows():
             table.add_row(key, value)
         heads = Table.grid()
+        heads.add_column(no_wrap=True, overflow="ellipsis")  # one line a headline, always
         for line in self.outputs.latest:
             heads.add_row(line.rich())
         if self.outputs.versions:
