@@ -10,6 +10,7 @@ shares with the worker.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 from typing import Any
@@ -54,6 +55,9 @@ def replay(paths: tuple[str, ...], topic: str, rate: float | None, loop: bool,
         raise click.BadParameter(str(exc), param_hint="PATHS") from None
     if loop and not source.rereadable:
         raise click.BadParameter("--loop cannot re-read stdin", param_hint="PATHS")
+    # aiokafka logs every failed connection attempt while we wait for the broker;
+    # the outcome is reported once, below
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
     async def main() -> Any:
         stop = asyncio.Event()

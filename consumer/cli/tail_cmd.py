@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import signal
 import sys
 import time
@@ -157,12 +158,20 @@ async def _tail(kafka: dict[str, Any], topic: str, *, from_beginning: bool,
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from aiokafka.errors import KafkaError
+
     consumer = AIOKafkaConsumer(
         group_id=None, enable_auto_commit=False, isolation_level="read_committed",
         auto_offset_reset="earliest" if from_beginning else "latest",
         max_partition_fetch_bytes=16 * 1024 * 1024, **kafka,
     )
-    await consumer.start()
+    try:
+        await consumer.start()
+    except KafkaError as exc:
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+        raise click.ClickException(
+            f"cannot reach the broker at {kafka.get('bootstrap_servers')}: {exc!r}") from None
     shown = 0
     try:
         tps = await _assign(consumer, topic, wait_s)
@@ -223,6 +232,8 @@ def tail(topic: str, from_beginning: bool, types: tuple[str, ...], as_json: bool
     except ConfigError as exc:
         click.echo(f"wirefeed tail: invalid configuration: {exc.message}", err=True)
         sys.exit(2)
+    # aiokafka logs every failed connection attempt; the one error that matters is ours
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     asyncio.run(_tail(settings.kafka_common(), topic, from_beginning=from_beginning,
                       types=set(types), as_json=as_json, max_records=max_records,
                       timeout=timeout, wait_s=wait_s))
