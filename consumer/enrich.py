@@ -17,6 +17,7 @@ prefix (``WDH/``) or different framing fingerprints identically.
 from __future__ import annotations
 
 import re
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
@@ -65,7 +66,9 @@ _QUOTES: Final = re.compile(
     r"|``([^`'\n]{1,600})''"
     r"|\"([^\"\n]{1,600})\""
 )
-_QUOTE_OPENERS: Final = ("„", "“", "»", "«", "``", '"')
+# One character of each alternative's opening mark: single-character searches
+# are memchr-fast, a two-character one ("``") scans ten times slower.
+_QUOTE_OPENERS: Final = ("„", "“", "»", "«", "`", '"')
 _MIN_QUOTE_WORDS: Final = 2
 _NON_LETTERS: Final = re.compile(r"[\W\d_]+")
 _ASCII_NON_LETTERS: Final = bytes(b for b in range(128) if not chr(b).isalpha())
@@ -97,8 +100,10 @@ class _Classifier:
     def __init__(self, identifier: Any) -> None:
         self._identifier = identifier
         self._nextmove = identifier.tk_nextmove
-        self._rowbase: list[int] = identifier._rowbase
-        self._output: list[int] = identifier.tk_output
+        # int arrays, not lists of int objects: 0.8 MB of contiguous memory
+        # instead of 7 MB of scattered objects, so fewer cache misses per byte
+        self._rowbase = array("i", identifier._rowbase)
+        self._output = array("i", identifier.tk_output)
         self._table = np.ascontiguousarray(identifier.nb_ptc, dtype=np.float32)
         self._prior = identifier.nb_pc
         self._classes: Sequence[str] = identifier.nb_classes

@@ -34,7 +34,7 @@ from typing import Final
 from consumer.errors import ParseError, Reason
 from consumer.formats.base import Draft, Hints
 from consumer.model import Block
-from consumer.text import clean, collapse, decode, is_collapsed_clean, looks_like_text
+from consumer.text import clean, collapse, collapse_clean, decode, looks_like_text
 
 NAME: Final = "dpa_afx"
 PLAIN: Final = "plain"
@@ -228,7 +228,7 @@ def split_paragraphs(text: str) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
     for block in _BLANK_LINES.split(text):
         if "\n" not in block:
-            line = block if is_collapsed_clean(block) else collapse(block)
+            line = collapse_clean(block)
             if line:
                 out.append((line, True))
             continue
