@@ -183,7 +183,8 @@ async def test_replay_loop_until_ctrl_c_reports_what_it_wrote(
     try:
         seen: list[Any] = []
         for _ in range(60):  # more than one pass of the 4 files went out
-            seen = await kafka.consume_all(topic, idle_s=0.5)
+            # records keep coming, so never idle: read for a bounded while
+            seen = await kafka.consume_all(topic, idle_s=0.5, timeout_s=2)
             if len(seen) > 8:
                 break
         assert len(seen) > 8
