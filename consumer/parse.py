@@ -13,7 +13,10 @@ claim a document (a JSON object may be ninjs or a generic envelope):
 6. fallback: the dpa-AFX text reader, which yields format ``plain`` for
    prose without a dateline, or fails with ``unknown_format`` for anything
    that is not prose. Input starting with ``<`` or ``{`` that no module
-   claimed is ``unknown_format`` (a broken XML/JSON document is not prose).
+   claimed is ``unknown_format`` (a broken XML/JSON document is not prose),
+   except XML carrying a DOCTYPE/ENTITY declaration in its prolog (billion
+   laughs with any root name, a bare ``<!ENTITY``): that is ``forbidden_xml``,
+   whichever root it names, exactly as when an XML module claims it.
 
 A ``content-type`` hint narrows the candidates to one family (json, xml,
 text) before sniffing; it never forces a parser.
@@ -35,6 +38,7 @@ from types import ModuleType
 from typing import Final
 
 from consumer.errors import ParseError, Reason
+from consumer.formats import xmlsafe
 from consumer.formats.base import Hints, finish
 from consumer.model import RawRecord, Story
 from consumer.text import charset_from_content_type
@@ -87,6 +91,11 @@ def _family(content_type: str | None) -> str | None:
     return None
 
 
+def _looks_like_xml(head: bytes, first: bytes) -> bool:
+    """Markup first (after a UTF-8 BOM and whitespace), or UTF-16 by its BOM or zero bytes."""
+    return first == b"<" or head[:2] in (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")
+
+
 def detect(raw: bytes, hints: Hints) -> ModuleType:
     """The module that will parse ``raw``; see the module docstring for the order."""
     if hints.forced_format:
@@ -110,6 +119,8 @@ def detect(raw: bytes, hints: Hints) -> ModuleType:
         module = _load(module_name)
         if module is not None and module.sniff(head):
             return module
+    if _looks_like_xml(head, first) and xmlsafe.has_doctype(raw):
+        raise ParseError(Reason.FORBIDDEN_XML, "DOCTYPE/ENTITY declarations are not accepted")
     if family is not None:  # the guess or hint was wrong: sniff everything
         for _fmt, module_name, _fam in REGISTRY:
             module = _load(module_name)

@@ -75,6 +75,48 @@ def test_bad_input_reasons(raw: bytes, reason: Reason) -> None:
     assert info.value.reason is reason
 
 
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+]>
+<lolz>&lol2;</lolz>"""
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        BILLION_LAUGHS,
+        b'<!ENTITY x "y">',
+        b'  <!-- a comment first -->\n<!ENTITY % p SYSTEM "http://127.0.0.1:9/x.dtd"> %p;',
+        b"\xef\xbb\xbf<!DOCTYPE foo SYSTEM 'foo.dtd'><foo>text</foo>",
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE a [<!ENTITY b "c">]><a>&b;</a>'.encode(
+            "utf-16"
+        ),
+    ],
+    ids=["billion-laughs-lolz", "bare-entity", "parameter-entity", "bom-doctype", "utf16-doctype"],
+)
+def test_declarations_are_forbidden_whatever_the_root(raw: bytes) -> None:
+    """No XML module claims these roots; the declaration alone decides the reason."""
+    for hints in (Hints(), Hints(content_type="application/xml"), Hints(content_type="text/plain")):
+        with pytest.raises(ParseError) as info:
+            parse_bytes(raw, hints)
+        assert info.value.reason is Reason.FORBIDDEN_XML
+
+
+def test_doctype_in_a_known_format_and_markup_without_one() -> None:
+    nitf = b'<?xml version="1.0"?><!DOCTYPE nitf [<!ENTITY a "b">]><nitf><body/></nitf>'
+    with pytest.raises(ParseError) as info:
+        parse_bytes(nitf)
+    assert info.value.reason is Reason.FORBIDDEN_XML
+    # a DOCTYPE quoted in a comment or body is not a declaration
+    for raw in (b"<!-- <!DOCTYPE x> --><lolz>x</lolz>", b"<lolz><![CDATA[<!DOCTYPE x>]]></lolz>"):
+        with pytest.raises(ParseError) as info:
+            parse_bytes(raw)
+        assert info.value.reason is Reason.UNKNOWN_FORMAT
+
+
 def test_size_cap_is_configurable() -> None:
     raw = SEED.read_bytes()
     with pytest.raises(ParseError) as info:
