@@ -239,6 +239,9 @@ def finish(draft: Draft) -> Story:
         lede=paragraphs[0],
         signature=_clean_opt(draft.signature),
         signature_codes=tuple(draft.signature_codes),
+        # lower case: schemas/story.v1.json pins ^[a-z]{2,3}(-[a-z0-9]{2,8})*$,
+        # so the conventional fi-FI (what fields.language_tag gives drafts)
+        # needs a schema change first
         language=language.lower() if language else None,
         language_detected=detected,
         isins=find_isins(joined),

@@ -19,8 +19,10 @@ to do at all; clean input costs a few scans, not a per-character Python loop.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import Final
 
 from consumer.errors import ParseError, Reason
@@ -241,3 +243,38 @@ def looks_like_text(text: str) -> bool:
         return True
     symbols = len(_WORD_OR_SPACE_RUN.sub("", sample))
     return symbols * 10 <= len(sample) * 3
+
+
+# Entities that survived one round of decoding (STT sends ``&amp;#39;``). The
+# list is narrow on purpose: a literal "&quot;" is never intended story text.
+_DOUBLE_ESCAPED_RE: Final = re.compile(
+    r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|quot|amp|apos|lt|gt|nbsp);"
+)
+
+
+def clean_inline(value: str | None) -> str:
+    """One-line text for a block or field: ``clean_line`` plus double-escape repair."""
+    if not value:
+        return ""
+    if "&" in value and _DOUBLE_ESCAPED_RE.search(value) is not None:
+        value = _DOUBLE_ESCAPED_RE.sub(lambda m: html.unescape(m.group(0)), value)
+    return clean_line(value)
+
+
+def opt_inline(value: str | None) -> str | None:
+    """:func:`clean_inline`, with empty results as None (for optional Draft fields)."""
+    out = clean_inline(value)
+    return out or None
+
+
+def clean_unique(values: Iterable[str]) -> list[str]:
+    """Cleaned, non-empty, first occurrence wins (case-insensitive)."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for v in values:
+        c = clean_inline(v)
+        key = c.casefold()
+        if c and key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out

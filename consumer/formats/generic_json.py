@@ -36,12 +36,12 @@ NINJS_MARKERS: Final = (
     b'"uri"', b'"body_text"', b'"body_html"', b'"headlines"', b'"bodies"',
     b'"versioncreated"', b'"associations"', b'"pubstatus"', b'"renditions"',
 )  # fmt: skip
-_OBJECT_START: Final = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]{0,64}\{")
+OBJECT_START: Final = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]{0,64}\{")
 
 
 def sniff(head: bytes) -> bool:
     """A JSON object that does not look like ninjs."""
-    return _OBJECT_START.match(head) is not None and not any(m in head for m in NINJS_MARKERS)
+    return OBJECT_START.match(head) is not None and not any(m in head for m in NINJS_MARKERS)
 
 
 def _get(doc: Mapping[str, Any], key: str) -> Any:

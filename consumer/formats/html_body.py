@@ -1,4 +1,4 @@
-"""Body markup to ordered Blocks, plus the small field helpers the markup formats share.
+"""Body markup (and plain-text bodies) to ordered Blocks, for every XML/JSON format.
 
 NITF ``body.content``, NewsML-G2 inline XHTML, NewsML 1.2 ``DataContent``,
 ninjs ``body_html`` and Ritzau's escaped HTML all describe the same thing: a
@@ -29,8 +29,6 @@ count cap as :mod:`consumer.formats.xmlsafe` bounds its memory.
 
 from __future__ import annotations
 
-import datetime as dt
-import html
 import re
 from collections.abc import Iterable
 from typing import Final
@@ -40,7 +38,7 @@ from lxml import etree
 from consumer.errors import ParseError, Reason
 from consumer.formats import xmlsafe
 from consumer.model import Block
-from consumer.text import clean, clean_line
+from consumer.text import clean, clean_inline
 
 _HEADINGS: Final = frozenset({"hl2", "h1", "h2", "h3", "h4", "h5", "h6"})
 _SKIP: Final = frozenset(
@@ -106,27 +104,6 @@ _BLOCKS: Final = frozenset(
         "address",
     }
 )
-
-# Entities that survived one round of decoding (STT sends ``&amp;#39;``). The
-# list is narrow on purpose: a literal "&quot;" is never intended story text.
-_DOUBLE_ESCAPED_RE: Final = re.compile(
-    r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|quot|amp|apos|lt|gt|nbsp);"
-)
-
-
-def clean_inline(value: str | None) -> str:
-    """One-line text for a block or field: ``clean_line`` plus double-escape repair."""
-    if not value:
-        return ""
-    if "&" in value and _DOUBLE_ESCAPED_RE.search(value) is not None:
-        value = _DOUBLE_ESCAPED_RE.sub(lambda m: html.unescape(m.group(0)), value)
-    return clean_line(value)
-
-
-def opt_inline(value: str | None) -> str | None:
-    """:func:`clean_inline`, with empty results as None (for optional Draft fields)."""
-    out = clean_inline(value)
-    return out or None
 
 
 class _Walker:
@@ -262,115 +239,7 @@ def has_paragraph(blocks: Iterable[Block]) -> bool:
     return any(b.kind == "paragraph" for b in blocks)
 
 
-# ---------------------------------------------------------------------------
-# Field helpers shared by the markup formats (candidates for consumer.text).
-
-
-def when(value: str | None, field: str) -> tuple[dt.datetime | None, dt.date | None]:
-    """``(datetime, date)`` of an ISO 8601 timestamp, basic or extended format.
-
-    A timestamp without an offset yields only its date: inventing a time zone
-    would shift stories across midnight, while the date alone is still true.
-    A value that is present but not a timestamp is ``invalid_field``.
-    """
-    s = (value or "").strip()
-    if not s:
-        return None, None
-    if s.endswith(("z", "Z")):
-        s = s[:-1] + "+00:00"
-    try:
-        parsed = dt.datetime.fromisoformat(s)
-    except ValueError:
-        raise ParseError(Reason.INVALID_FIELD, f"{field}: not a timestamp: {s[:40]!r}") from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        return None, parsed.date()
-    return parsed, parsed.date()
-
-
-def to_int(value: object, field: str, *, lo: int = 0, hi: int = 2**63 - 1) -> int | None:
-    """An integer field given as int or digit string; None if absent/blank."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ParseError(Reason.INVALID_FIELD, f"{field}: boolean where a number is expected")
-    if isinstance(value, int):
-        n = value
-    elif isinstance(value, str):
-        s = value.strip()
-        if not s:
-            return None
-        if not s.isascii() or not s.lstrip("+-").isdigit() or len(s) > 19:
-            raise ParseError(Reason.INVALID_FIELD, f"{field}: not an integer: {s[:20]!r}")
-        n = int(s)
-    else:
-        raise ParseError(
-            Reason.INVALID_FIELD, f"{field}: expected an integer, got {type(value).__name__}"
-        )
-    if not lo <= n <= hi:
-        raise ParseError(Reason.INVALID_FIELD, f"{field}: {n} out of range {lo}..{hi}")
-    return n
-
-
-def urgency(value: object) -> int | None:
-    """IPTC urgency 1 (flash) .. 9; 0 is used by some feeds for 'none' and is dropped."""
-    n = to_int(value, "urgency", lo=0, hi=9)
-    return n or None
-
-
-_LANG_RE: Final = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
-
-
-def language(value: str | None) -> str | None:
-    """A BCP 47 tag in canonical case (``EN`` -> ``en``, ``nb-no`` -> ``nb-NO``), or None.
-
-    ``x-default`` and other non-language tags are dropped so that finish()
-    detects the language instead of trusting a placeholder.
-    """
-    s = (value or "").strip()
-    if not s or _LANG_RE.match(s) is None:
-        return None
-    parts = s.replace("_", "-").split("-")
-    out = [parts[0].lower()]
-    for p in parts[1:]:
-        out.append(p.upper() if len(p) == 2 and p.isalpha() else p.lower())
-    return "-".join(out)
-
-
-_DATELINE_AGENCY_RE: Final = re.compile(r"\(([^()]{1,40})\)\s*[-–—:]*\s*$")
-
-
-def dateline(value: str | None) -> tuple[str | None, str | None]:
-    """``(place, agency)`` from a dateline such as ``STOCKHOLM, Aug 29, 2014 (AFP) -``.
-
-    Trailing comma-separated parts containing digits are dates and are
-    dropped; a dateline that is only a date (ANA's ``4/4/2018``, Reuters'
-    timestamps) has no place. ``FORT WASHINGTON, Pa.`` stays whole.
-    """
-    s = clean_inline(value).strip(" -–—:")
-    if not s:
-        return None, None
-    agency: str | None = None
-    m = _DATELINE_AGENCY_RE.search(s)
-    if m is not None:
-        agency = clean_inline(m.group(1)) or None
-        s = s[: m.start()].strip(" ,-–—:")
-    parts = [p.strip() for p in s.split(",")]
-    while parts and any(ch.isdigit() for ch in parts[-1]):
-        parts.pop()
-    place = ", ".join(p for p in parts if p)
-    if not place or len(place) > 80:
-        return None, agency
-    return place, agency
-
-
-def dedup(values: Iterable[str]) -> list[str]:
-    """Cleaned, non-empty, first occurrence wins (case-insensitive)."""
-    seen: set[str] = set()
-    out: list[str] = []
-    for v in values:
-        c = clean_inline(v)
-        key = c.casefold()
-        if c and key not in seen:
-            seen.add(key)
-            out.append(c)
-    return out
+def require_body(blocks: Iterable[Block], flags: Iterable[str], message: str) -> None:
+    """``missing_body`` unless there is a paragraph; a canceled item may be empty (a kill)."""
+    if not has_paragraph(blocks) and "canceled" not in flags:
+        raise ParseError(Reason.MISSING_BODY, message)

@@ -38,9 +38,7 @@ _HEADER: Final = re.compile(
     r"(?P<service>[A-Za-z]{0,8})(?P<number>\d{1,8}) (?P<priority>\S) (?P<category>\S{1,3})"
     r"(?: +(?P<words>\d{1,6}))?(?P<rest>[^\n]{0,120})"
 )
-_NOTES: Final = re.compile(
-    r"^(?:#[ #]|\* \* \*|The following information is not)", re.MULTILINE
-)
+_NOTES: Final = re.compile(r"^(?:#[ #]|\* \* \*|The following information is not)", re.MULTILINE)
 _SIGNATURE: Final = re.compile(r"\n[ \t]*(?P<sig>dpa(?:[ ][a-z]{1,5}){1,8})[ \t]*\n*\Z")
 
 

@@ -18,15 +18,15 @@ from typing import Final
 from lxml import etree
 
 from consumer.errors import ParseError, Reason
+from consumer.formats import fields
 from consumer.formats import html_body as hb
 from consumer.formats import nitf as nitf_format
 from consumer.formats import xmlsafe as xs
 from consumer.formats.base import Draft, Hints
 from consumer.model import Block
+from consumer.text import clean_unique, opt_inline
 
 NAME: Final = "newsml12"
-
-_CANCELED: Final = frozenset({"canceled", "cancelled", "withheld"})
 
 
 def sniff(head: bytes) -> bool:
@@ -89,43 +89,43 @@ def parse_item(item: etree._Element) -> Draft:
     extra: dict[str, str] = {}
 
     revision = xs.child(ident, "RevisionId")
-    version = hb.to_int(hb.opt_inline(xs.text(revision)), "RevisionId")
+    version = fields.to_int(opt_inline(xs.text(revision)), "RevisionId")
 
-    created = hb.opt_inline(xs.text(xs.child(mgmt, "ThisRevisionCreated")))
+    created = opt_inline(xs.text(xs.child(mgmt, "ThisRevisionCreated")))
     if not created:
-        created = hb.opt_inline(xs.text(xs.child(ident, "DateId")))
-    moment, day = hb.when(created, "ThisRevisionCreated")
-    first = hb.opt_inline(xs.text(xs.child(mgmt, "FirstCreated")))
+        created = opt_inline(xs.text(xs.child(ident, "DateId")))
+    moment, day = fields.when(created, "ThisRevisionCreated")
+    first = opt_inline(xs.text(xs.child(mgmt, "FirstCreated")))
     if first:
-        hb.when(first, "FirstCreated")
+        fields.when(first, "FirstCreated")
         extra["first_created"] = first
-    public_id = hb.opt_inline(xs.text(xs.child(ident, "PublicIdentifier")))
+    public_id = opt_inline(xs.text(xs.child(ident, "PublicIdentifier")))
     if public_id:
         extra["public_identifier"] = public_id
 
-    headline = hb.opt_inline(xs.text(xs.child(lines, "HeadLine")))
-    sub = hb.opt_inline(xs.text(xs.child(lines, "SubHeadLine")))
+    headline = opt_inline(xs.text(xs.child(lines, "HeadLine")))
+    sub = opt_inline(xs.text(xs.child(lines, "SubHeadLine")))
     if sub:
         extra["subheadline"] = sub
-    slug = hb.opt_inline(xs.text(xs.child(lines, "SlugLine")))
+    slug = opt_inline(xs.text(xs.child(lines, "SlugLine")))
     if slug:
         extra["slugline"] = slug
 
-    located, dl_agency = hb.dateline(xs.text(xs.child(lines, "DateLine")))
+    located, dl_agency = fields.dateline(xs.text(xs.child(lines, "DateLine")))
     if located is None:
         cities = _property(described, "City")
         located = cities[0] if cities else None
 
-    lang = hb.language(_formal(xs.child(described, "Language")))
+    lang = fields.language_tag(_formal(xs.child(described, "Language")))
     if lang is None:
-        lang = hb.language(xs.xml_lang(item)) or hb.language(
+        lang = fields.language_tag(xs.xml_lang(item)) or fields.language_tag(
             xs.xml_lang(xs.child(lines, "HeadLine"))
         )
 
-    urgency = hb.urgency(_formal(xs.child(mgmt, "Urgency")))
+    urgency = fields.urgency(_formal(xs.child(mgmt, "Urgency")))
     if urgency is None:
         envelope = item.getparent()
-        urgency = hb.urgency(
+        urgency = fields.urgency(
             _formal(xs.child(xs.child(envelope, "NewsEnvelope"), "Priority"))
             if envelope is not None
             else None
@@ -135,7 +135,7 @@ def parse_item(item: etree._Element) -> Draft:
     status = (_formal(xs.child(mgmt, "Status")) or "").lower()
     if status:
         extra["pubstatus"] = status
-    if status in _CANCELED:
+    if status in fields.CANCELED_STATUSES:
         flags.append("canceled")
     provider_party = (
         _formal(xs.first_descendant(component, "Party")) if component is not None else None
@@ -146,8 +146,8 @@ def parse_item(item: etree._Element) -> Draft:
     return Draft(
         format=NAME,
         body=_body(item),
-        agency=hb.opt_inline(xs.text(xs.child(ident, "ProviderId"))) or provider_party,
-        agency_id=hb.opt_inline(xs.text(xs.child(ident, "NewsItemId"))),
+        agency=opt_inline(xs.text(xs.child(ident, "ProviderId"))) or provider_party,
+        agency_id=opt_inline(xs.text(xs.child(ident, "NewsItemId"))),
         version=version,
         date=day,
         datetime=moment,
@@ -156,9 +156,9 @@ def parse_item(item: etree._Element) -> Draft:
         headline=headline,
         flags=flags,
         language=lang,
-        byline=hb.opt_inline(xs.text(xs.child(lines, "ByLine"))),
+        byline=opt_inline(xs.text(xs.child(lines, "ByLine"))),
         urgency=urgency,
-        keywords=hb.dedup(_property(described, "Keyword")),
+        keywords=clean_unique(_property(described, "Keyword")),
         extra=extra,
     )
 
@@ -176,6 +176,5 @@ def parse(raw: bytes, hints: Hints) -> Draft:
     if item is None:
         raise ParseError(Reason.MISSING_BODY, "NewsML document holds no NewsItem")
     draft = parse_item(item)
-    if not hb.has_paragraph(draft.body) and "canceled" not in draft.flags:
-        raise ParseError(Reason.MISSING_BODY, "NewsML item has no text content")
+    hb.require_body(draft.body, draft.flags, "NewsML item has no text content")
     return draft

@@ -31,11 +31,13 @@ from typing import Final
 from lxml import etree
 
 from consumer.errors import ParseError, Reason
+from consumer.formats import fields
 from consumer.formats import html_body as hb
 from consumer.formats import nitf as nitf_format
 from consumer.formats import xmlsafe as xs
 from consumer.formats.base import Draft, Hints
 from consumer.model import Block
+from consumer.text import clean_inline, clean_unique, opt_inline
 
 NAME: Final = "newsml_g2"
 NAR_NS: Final = "http://iptc.org/std/nar/2006-10-01/"
@@ -62,7 +64,6 @@ _EDNOTE_CORRECTION_RE: Final = re.compile(
 _EDNOTE_UPDATE_RE: Final = re.compile(
     r"\b(updates?|updated|adds|writethru|aktualisiert\w*|neufassung)\b", re.IGNORECASE
 )
-_CANCELED: Final = frozenset({"canceled", "cancelled", "withheld"})
 
 
 def sniff(head: bytes) -> bool:
@@ -106,9 +107,7 @@ def _name(el: etree._Element | None) -> str | None:
     if el is None:
         return None
     return (
-        hb.opt_inline(xs.text(xs.child(el, "name")))
-        or xs.attr(el, "literal")
-        or hb.opt_inline(el.text)
+        opt_inline(xs.text(xs.child(el, "name"))) or xs.attr(el, "literal") or opt_inline(el.text)
     )
 
 
@@ -181,7 +180,7 @@ def _headline(
     if content_meta is not None:
         for h in xs.children(content_meta, "headline"):
             role = (xs.attr(h, "role") or "").lower()
-            value = hb.opt_inline(xs.text(h))
+            value = opt_inline(xs.text(h))
             if value is None:
                 continue
             if "sub" in role:
@@ -189,7 +188,7 @@ def _headline(
             elif main is None:
                 main = value
     if main is None:
-        main = hb.opt_inline(xs.text(xs.child(item_meta, "title")))
+        main = opt_inline(xs.text(xs.child(item_meta, "title")))
     return main, sub
 
 
@@ -205,11 +204,11 @@ def _inline_meta(item: etree._Element) -> tuple[str | None, str | None]:
         name = xs.local(c)
         if name == "nitf":
             body_head = xs.child(c, "body", "body.head")
-            headline = hb.opt_inline(xs.text(xs.child(body_head, "hedline", "hl1")))
-            headline = headline or hb.opt_inline(xs.text(xs.child(c, "head", "title")))
+            headline = opt_inline(xs.text(xs.child(body_head, "hedline", "hl1")))
+            headline = headline or opt_inline(xs.text(xs.child(c, "head", "title")))
             return headline, nitf_format.byline_of(xs.child(body_head, "byline"))
         if name == "html":
-            return hb.opt_inline(xs.text(xs.child(c, "head", "title"))), None
+            return opt_inline(xs.text(xs.child(c, "head", "title"))), None
     return None, None
 
 
@@ -220,15 +219,15 @@ def parse_item(item: etree._Element) -> Draft:
     extra: dict[str, str] = {}
 
     guid = xs.attr(item, "guid")
-    version = hb.to_int(xs.attr(item, "version"), "newsItem@version")
+    version = fields.to_int(xs.attr(item, "version"), "newsItem@version")
 
-    created = hb.opt_inline(xs.text(xs.child(item_meta, "versionCreated")))
-    moment, day = hb.when(created, "versionCreated")
+    created = opt_inline(xs.text(xs.child(item_meta, "versionCreated")))
+    moment, day = fields.when(created, "versionCreated")
     if created and moment is None:
         extra["datetime_local"] = created
-    first = hb.opt_inline(xs.text(xs.child(item_meta, "firstCreated")))
+    first = opt_inline(xs.text(xs.child(item_meta, "firstCreated")))
     if first:
-        hb.when(first, "firstCreated")  # validates; kept verbatim
+        fields.when(first, "firstCreated")  # validates; kept verbatim
         extra["first_created"] = first
 
     provider = xs.child(item_meta, "provider")
@@ -237,29 +236,31 @@ def parse_item(item: etree._Element) -> Draft:
     agency = (
         (_qcode_tail(provider) if pq.startswith("nprov:") else None)
         or xs.attr(provider, "literal")
-        or hb.opt_inline(xs.text(xs.child(provider, "name")))
+        or opt_inline(xs.text(xs.child(provider, "name")))
         or _name(rights_holder)
     )
 
     headline, subheadline = _headline(content_meta, item_meta)
     if subheadline:
         extra["subheadline"] = subheadline
-    byline = hb.opt_inline(xs.text(xs.child(content_meta, "by")))
+    byline = opt_inline(xs.text(xs.child(content_meta, "by")))
     if headline is None or byline is None:
         inline_headline, inline_byline = _inline_meta(item)
         headline = headline or inline_headline
         byline = byline or inline_byline
-    slug = hb.opt_inline(xs.text(xs.child(content_meta, "slugline")))
+    slug = opt_inline(xs.text(xs.child(content_meta, "slugline")))
     if slug:
         extra["slugline"] = slug
 
-    located, dl_agency = hb.dateline(xs.text(xs.child(content_meta, "dateline")))
+    located, dl_agency = fields.dateline(xs.text(xs.child(content_meta, "dateline")))
     if located is None:
         located = _name(xs.child(content_meta, "located"))
 
-    lang = hb.language(xs.attr(xs.child(content_meta, "language"), "tag") or xs.xml_lang(item))
+    lang = fields.language_tag(
+        xs.attr(xs.child(content_meta, "language"), "tag") or xs.xml_lang(item)
+    )
 
-    keywords = hb.dedup(
+    keywords = clean_unique(
         [xs.text(k) for k in xs.children(content_meta, "keyword")]
         + [n for n in (_name(s) for s in xs.children(content_meta, "subject")) if n]
         if content_meta is not None
@@ -277,7 +278,7 @@ def parse_item(item: etree._Element) -> Draft:
     signature: str | None = None
     for n in xs.children(item_meta, "edNote") if item_meta is not None else ():
         role = (xs.attr(n, "role") or "").lower()
-        note = hb.clean_inline(xs.text(n))
+        note = clean_inline(xs.text(n))
         if not note:
             continue
         if role.endswith(":closingline"):
@@ -303,7 +304,7 @@ def parse_item(item: etree._Element) -> Draft:
     status = (xs.attr(xs.child(item_meta, "pubStatus"), "qcode") or "").rpartition(":")[2]
     if status:
         extra["pubstatus"] = status.lower()
-    if status.lower() in _CANCELED:
+    if status.lower() in fields.CANCELED_STATUSES:
         flags.append("canceled")
 
     return Draft(
@@ -322,7 +323,7 @@ def parse_item(item: etree._Element) -> Draft:
         language=lang,
         byline=byline,
         signature=signature,
-        urgency=hb.urgency(hb.opt_inline(xs.text(xs.child(content_meta, "urgency")))),
+        urgency=fields.urgency(opt_inline(xs.text(xs.child(content_meta, "urgency")))),
         keywords=keywords,
         extra=extra,
     )
@@ -337,6 +338,5 @@ def parse(raw: bytes, hints: Hints) -> Draft:
     draft = parse_item(item)
     if count > 1:
         draft.extra["items_in_message"] = str(count)
-    if not hb.has_paragraph(draft.body) and "canceled" not in draft.flags:
-        raise ParseError(Reason.MISSING_BODY, "NewsML-G2 item has no inline text")
+    hb.require_body(draft.body, draft.flags, "NewsML-G2 item has no inline text")
     return draft

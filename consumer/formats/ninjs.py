@@ -28,10 +28,11 @@ from urllib.parse import urlsplit
 import orjson
 
 from consumer.errors import ParseError, Reason
+from consumer.formats import fields, generic_json
 from consumer.formats import html_body as hb
 from consumer.formats.base import Draft, Hints
 from consumer.model import Block
-from consumer.text import decode
+from consumer.text import clean_unique, decode, opt_inline
 
 NAME: Final = "ninjs"
 
@@ -57,15 +58,7 @@ _NINJS_KEYS: Final = frozenset(
         "description_html",
     }
 )
-# What consumer.formats.generic_json refuses as "looks like ninjs" (keep in sync;
-# tests/unit/test_ninjs_in.py checks that no JSON object falls between the two).
-_GENERIC_REFUSES: Final = (
-    b'"uri"', b'"body_text"', b'"body_html"', b'"headlines"', b'"bodies"',
-    b'"versioncreated"', b'"associations"', b'"pubstatus"', b'"renditions"',
-)  # fmt: skip
-_OBJECT_START: Final = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]{0,64}\{")
 _KEY_RE: Final = re.compile(rb'"([A-Za-z_]{2,20})"\s*:')
-_CANCELED: Final = frozenset({"canceled", "cancelled", "withheld"})
 _HTML_TYPES: Final = ("html", "xhtml", "xml")
 
 
@@ -74,13 +67,13 @@ def sniff(head: bytes) -> bool:
 
     Keys are matched anywhere in the head, not only at the top level, so the
     API wrappers handled by :func:`parse` are recognised too. The claim is
-    deliberately a superset of what ``generic_json.sniff`` refuses
-    (``_GENERIC_REFUSES`` mirrors its ``NINJS_MARKERS``): every JSON object is
+    deliberately a superset of what ``generic_json.sniff`` refuses (it checks
+    the same ``generic_json.NINJS_MARKERS`` first): every JSON object is
     claimed by one of the two, so none falls through to ``unknown_format``.
     """
-    if _OBJECT_START.match(head) is None:
+    if generic_json.OBJECT_START.match(head) is None:
         return False
-    if any(marker in head for marker in _GENERIC_REFUSES):
+    if any(marker in head for marker in generic_json.NINJS_MARKERS):
         return True
     keys = {k.decode("ascii").lower() for k in _KEY_RE.findall(head)}
     return bool(keys & _NINJS_KEYS)
@@ -171,15 +164,15 @@ def _unwrap(value: object) -> _Obj:
 
 
 def _headline(item: _Obj) -> str | None:
-    single = hb.opt_inline(item.text("headline"))
+    single = opt_inline(item.text("headline"))
     if single:
         return single
     heads = item.objects("headlines")
     for h in heads:
-        if (h.text("role") or "main").lower() == "main" and hb.opt_inline(h.text("value")):
-            return hb.opt_inline(h.text("value"))
+        if (h.text("role") or "main").lower() == "main" and opt_inline(h.text("value")):
+            return opt_inline(h.text("value"))
     for h in heads:
-        value = hb.opt_inline(h.text("value"))
+        value = opt_inline(h.text("value"))
         if value:
             return value
     return None
@@ -214,7 +207,7 @@ def _agency(item: _Obj) -> str | None:
             v = _Obj(v, f"{key}.").text("name")
         elif v is not None and not isinstance(v, str):
             raise ParseError(Reason.INVALID_FIELD, f"{key}: expected a string or object")
-        name = hb.opt_inline(v)
+        name = opt_inline(v)
         if name:
             return name
     uri = item.text("uri") or ""
@@ -229,7 +222,7 @@ def _keywords(item: _Obj) -> list[str]:
     names = list(item.strings("keywords"))
     for key in ("subject", "subjects"):
         names.extend(n for n in (s.text("name") for s in item.objects(key)) if n)
-    return hb.dedup(names)
+    return clean_unique(names)
 
 
 def parse(raw: bytes, hints: Hints) -> Draft:
@@ -237,51 +230,50 @@ def parse(raw: bytes, hints: Hints) -> Draft:
     item = _unwrap(_load(raw, hints))
     extra: dict[str, str] = {}
 
-    moment, day = hb.when(item.text("versioncreated"), "versioncreated")
+    moment, day = fields.when(item.text("versioncreated"), "versioncreated")
     if item.text("versioncreated") and moment is None:
         extra["datetime_local"] = item.text("versioncreated") or ""
     first = item.text("firstcreated")
     if first:
-        hb.when(first, "firstcreated")
+        fields.when(first, "firstcreated")
         extra["first_created"] = first
 
     flags: list[str] = []
     status = (item.text("pubstatus") or "").lower()
     if status:
         extra["pubstatus"] = status
-    if status in _CANCELED:
+    if status in fields.CANCELED_STATUSES:
         flags.append("canceled")
     for sig in item.strings("signals"):
         s = sig.lower()
         for word, flag in (("correct", "correction"), ("update", "update")):
             if word in s and flag not in flags:
                 flags.append(flag)
-    slug = hb.opt_inline(item.text("slugline"))
+    slug = opt_inline(item.text("slugline"))
     if slug:
         extra["slugline"] = slug
-    ednote = hb.opt_inline(item.text("ednote"))
+    ednote = opt_inline(item.text("ednote"))
     if ednote:
         extra["ednote"] = ednote
 
-    located = hb.opt_inline(item.text("located"))
+    located = opt_inline(item.text("located"))
     body = _body(item)
     draft = Draft(
         format=NAME,
         body=body,
         agency=_agency(item),
-        agency_id=hb.opt_inline(item.text("uri")) or hb.opt_inline(item.text("guid")),
-        version=hb.to_int(item.raw("version"), "version"),
+        agency_id=opt_inline(item.text("uri")) or opt_inline(item.text("guid")),
+        version=fields.to_int(item.raw("version"), "version"),
         date=day,
         datetime=moment,
         located=located,
         headline=_headline(item),
         flags=flags,
-        language=hb.language(item.text("language")),
-        byline=hb.opt_inline(item.text("byline")) or hb.opt_inline(item.text("by")),
-        urgency=hb.urgency(item.raw("urgency")),
+        language=fields.language_tag(item.text("language")),
+        byline=opt_inline(item.text("byline")) or opt_inline(item.text("by")),
+        urgency=fields.urgency(item.raw("urgency")),
         keywords=_keywords(item),
         extra=extra,
     )
-    if not hb.has_paragraph(draft.body) and "canceled" not in flags:
-        raise ParseError(Reason.MISSING_BODY, "ninjs item has no body text")
+    hb.require_body(draft.body, flags, "ninjs item has no body text")
     return draft

@@ -16,10 +16,12 @@ from typing import Final
 from lxml import etree
 
 from consumer.errors import ParseError, Reason
+from consumer.formats import fields
 from consumer.formats import html_body as hb
 from consumer.formats import xmlsafe as xs
 from consumer.formats.base import Draft, Hints
 from consumer.model import Block
+from consumer.text import clean_inline, clean_unique, opt_inline
 
 NAME: Final = "nitf"
 
@@ -49,7 +51,7 @@ def byline_of(el: etree._Element | None) -> str | None:
         if xs.local(c) != "byttl":
             parts.append(xs.text(c))
         parts.append(c.tail or "")
-    return hb.opt_inline(" ".join(parts))
+    return opt_inline(" ".join(parts))
 
 
 def _place(
@@ -63,7 +65,7 @@ def _place(
         if loc is None:
             loc = xs.first_descendant(dl, "location")
         if loc is not None:
-            place = hb.opt_inline(xs.text(loc))
+            place = opt_inline(xs.text(loc))
         else:
             # text of the dateline minus story.date (a machine timestamp)
             parts = [dl.text or ""]
@@ -71,7 +73,7 @@ def _place(
                 if xs.local(c) != "story.date":
                     parts.append(xs.text(c))
                 parts.append(c.tail or "")
-            place, agency = hb.dateline(" ".join(parts))
+            place, agency = fields.dateline(" ".join(parts))
     if place is None:
         place = xs.attr(xs.child(docdata, "evloc"), "city")
     return place, agency
@@ -88,8 +90,8 @@ def parse_root(root: etree._Element, *, fmt: str = NAME) -> Draft:
         xs.attr(doc_id, "regsrc")
         or xs.attr(xs.child(docdata, "doc.rights"), "owner")
         or xs.attr(xs.child(docdata, "doc.copyright"), "holder")
-        or hb.opt_inline(xs.text(xs.child(body_head, "rights", "rights.owner")))
-        or hb.opt_inline(xs.text(xs.child(body_head, "distributor")))
+        or opt_inline(xs.text(xs.child(body_head, "rights", "rights.owner")))
+        or opt_inline(xs.text(xs.child(body_head, "distributor")))
     )
 
     stamp = None
@@ -104,16 +106,16 @@ def parse_root(root: etree._Element, *, fmt: str = NAME) -> Draft:
         stamp = xs.attr(xs.child(head, "pubdata"), "date.publication")
     if not stamp:
         stamp = xs.attr(xs.child(body_head, "dateline", "story.date"), "norm")
-    moment, day = hb.when(stamp, "date.issue")
+    moment, day = fields.when(stamp, "date.issue")
 
-    headline = hb.opt_inline(xs.text(xs.child(body_head, "hedline", "hl1"))) or hb.opt_inline(
+    headline = opt_inline(xs.text(xs.child(body_head, "hedline", "hl1"))) or opt_inline(
         xs.text(xs.child(head, "title"))
     )
     located, dateline_agency = _place(body_head, docdata)
-    version = hb.to_int(xs.attr(xs.child(docdata, "du-key"), "version"), "du-key@version")
-    lang = hb.language(xs.xml_lang(root) or xs.attr(root, "baselang"))
+    version = fields.to_int(xs.attr(xs.child(docdata, "du-key"), "version"), "du-key@version")
+    lang = fields.language_tag(xs.xml_lang(root) or xs.attr(root, "baselang"))
     keywords = (
-        hb.dedup(
+        clean_unique(
             kw
             for kw in (xs.attr(k, "key") for k in xs.descendants(docdata, "keyword"))
             if kw is not None
@@ -125,8 +127,8 @@ def parse_root(root: etree._Element, *, fmt: str = NAME) -> Draft:
     extra: dict[str, str] = {}
     ed_msg = xs.attr(xs.child(docdata, "ed-msg"), "info")
     if ed_msg:
-        extra["ednote"] = hb.clean_inline(ed_msg)
-    abstract = hb.opt_inline(xs.text(xs.child(body_head, "abstract")))
+        extra["ednote"] = clean_inline(ed_msg)
+    abstract = opt_inline(xs.text(xs.child(body_head, "abstract")))
     if abstract:
         extra["abstract"] = abstract
     if stamp and moment is None:
@@ -134,7 +136,7 @@ def parse_root(root: etree._Element, *, fmt: str = NAME) -> Draft:
 
     status = xs.attr(docdata, "management-status")
     flags: list[str] = []
-    if status is not None and status.lower() in {"canceled", "cancelled", "withheld"}:
+    if status is not None and status.lower() in fields.CANCELED_STATUSES:
         flags.append("canceled")
 
     return Draft(
@@ -151,7 +153,7 @@ def parse_root(root: etree._Element, *, fmt: str = NAME) -> Draft:
         flags=flags,
         language=lang,
         byline=byline_of(xs.child(body_head, "byline")),
-        urgency=hb.urgency(xs.attr(xs.child(docdata, "urgency"), "ed-urg")),
+        urgency=fields.urgency(xs.attr(xs.child(docdata, "urgency"), "ed-urg")),
         keywords=keywords,
         extra=extra,
     )
@@ -163,6 +165,5 @@ def parse(raw: bytes, hints: Hints) -> Draft:
     if xs.local(root) != "nitf":
         raise ParseError(Reason.MALFORMED_XML, f"root element is {xs.local(root)!r}, not nitf")
     draft = parse_root(root)
-    if not hb.has_paragraph(draft.body) and "canceled" not in draft.flags:
-        raise ParseError(Reason.MISSING_BODY, "NITF body.content has no text")
+    hb.require_body(draft.body, draft.flags, "NITF body.content has no text")
     return draft

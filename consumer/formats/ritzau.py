@@ -13,9 +13,11 @@ from __future__ import annotations
 from typing import Final
 
 from consumer.errors import ParseError, Reason
+from consumer.formats import fields
 from consumer.formats import html_body as hb
 from consumer.formats import xmlsafe as xs
 from consumer.formats.base import Draft, Hints
+from consumer.text import opt_inline
 
 NAME: Final = "ritzau"
 
@@ -33,13 +35,13 @@ def parse(raw: bytes, hints: Hints) -> Draft:
         raise ParseError(Reason.MALFORMED_XML, f"root element is {xs.local(root)!r}, not RBNews")
 
     def field(name: str) -> str | None:
-        return hb.opt_inline(xs.text(xs.child(root, name)))
+        return opt_inline(xs.text(xs.child(root, name)))
 
     def flag(name: str) -> bool:
         return (field(name) or "").lower() == "true"
 
     stamp = field("PublishDate")
-    moment, day = hb.when(stamp, "PublishDate")
+    moment, day = fields.when(stamp, "PublishDate")
     extra: dict[str, str] = {}
     if stamp and moment is None:
         extra["datetime_local"] = stamp
@@ -62,16 +64,15 @@ def parse(raw: bytes, hints: Hints) -> Draft:
         body=hb.blocks_from_html(xs.text(xs.child(root, "content"))),
         agency=origin.capitalize() if origin else "Ritzau",
         agency_id=field("NewsID"),
-        version=hb.to_int(field("version"), "version"),
+        version=fields.to_int(field("version"), "version"),
         date=day,
         datetime=moment,
         located=field("town"),
         headline=field("headline") or field("subtitle"),
         flags=flags,
         byline=field("byLine"),
-        urgency=hb.urgency(field("Priority")),
+        urgency=fields.urgency(field("Priority")),
         extra=extra,
     )
-    if not hb.has_paragraph(draft.body) and "canceled" not in flags:
-        raise ParseError(Reason.MISSING_BODY, "RBNews content is empty")
+    hb.require_body(draft.body, flags, "RBNews content is empty")
     return draft

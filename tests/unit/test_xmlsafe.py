@@ -9,7 +9,7 @@ from types import ModuleType
 import pytest
 
 from consumer.errors import ParseError, Reason
-from consumer.formats import html_body, newsml12, newsml_g2, ninjs, nitf, ritzau, xmlsafe
+from consumer.formats import fields, html_body, newsml12, newsml_g2, ninjs, nitf, ritzau, xmlsafe
 from consumer.formats.base import Hints
 
 # --- attack payloads (tiny on purpose: they must be refused without expansion) ---
@@ -277,31 +277,35 @@ def test_sniffers_are_mutually_exclusive_on_real_samples(shared_dir: Path) -> No
     ],
 )
 def test_dateline(value: str | None, expected: tuple[str | None, str | None]) -> None:
-    assert html_body.dateline(value) == expected
+    assert fields.dateline(value) == expected
 
 
 def test_when() -> None:
     utc = dt.UTC
-    assert html_body.when("20131020T192751+1100", "f")[0] == dt.datetime(
+    assert fields.when("20131020T192751+1100", "f")[0] == dt.datetime(
         2013, 10, 20, 19, 27, 51, tzinfo=dt.timezone(dt.timedelta(hours=11))
     )
-    assert html_body.when("2016-01-04T16:34:45.000Z", "f")[0] == dt.datetime(
+    assert fields.when("2016-01-04T16:34:45.000Z", "f")[0] == dt.datetime(
         2016, 1, 4, 16, 34, 45, tzinfo=utc
     )
-    assert html_body.when("2017-10-11T10:41:00+0100", "f")[1] == dt.date(2017, 10, 11)
-    assert html_body.when("2016-01-12 12:35:40", "f") == (None, dt.date(2016, 1, 12))
-    assert html_body.when("  ", "f") == (None, None)
+    assert fields.when("2017-10-11T10:41:00+0100", "f")[1] == dt.date(2017, 10, 11)
+    assert fields.when("2016-01-12 12:35:40", "f") == (None, dt.date(2016, 1, 12))
+    assert fields.when("  ", "f") == (None, None)
     for bad in ("yesterday", "2016-13-01T00:00:00Z", "20161301", "2016-01-01T25:00:00Z"):
         with pytest.raises(ParseError) as err:
-            html_body.when(bad, "f")
+            fields.when(bad, "f")
         assert err.value.reason is Reason.INVALID_FIELD
 
 
 def test_language_tags() -> None:
-    assert html_body.language("EN") == "en"
-    assert html_body.language("nb-no") == "nb-NO"
-    assert html_body.language("x-default") is None
-    assert html_body.language("") is None
+    assert fields.language_tag("EN") == "en"
+    assert fields.language_tag("nb-no") == "nb-NO"
+    assert fields.language_tag("x-default") is None
+    assert fields.language_tag("") is None
+    assert fields.language_tag("FI_fi") == "fi-FI"
+    assert fields.language_tag("zh-hant-tw") == "zh-Hant-TW"
+    assert fields.language_tag("es-419") == "es-419"
+    assert fields.language_tag("en-x-us") == "en-x-us"  # after a singleton: no region
 
 
 def test_blocks_from_text_indented_paragraphs() -> None:
