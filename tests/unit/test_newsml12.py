@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import random
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from consumer.errors import ParseError, Reason
 from consumer.formats import newsml12
 from consumer.formats.base import Draft, Hints, finish
+from tests.unit._mutation import mutants
 
 FILES = ["afp.xml", "afp20.xml", "ana1.xml"]
 
@@ -167,18 +167,7 @@ def test_truncation_is_malformed(samples: dict[str, bytes], name: str) -> None:
 
 @pytest.mark.parametrize("name", FILES)
 def test_mutations_only_raise_parse_error(samples: dict[str, bytes], name: str) -> None:
-    rng = random.Random(f"newsml12-{name}")
-    raw = samples[name]
-    for _ in range(150):
-        data = bytearray(raw)
-        for _ in range(rng.randint(1, 4)):
-            pos = rng.randrange(len(data))
-            op = rng.random()
-            if op < 0.4:
-                data[pos] = rng.randrange(256)
-            elif op < 0.7:
-                del data[pos : pos + rng.randint(1, 40)]
-            else:
-                data[pos:pos] = rng.choice([b"<", b"]]>", b"<![CDATA[", b"<P>", b"\xc3", b"9"])
+    inserts = [b"<", b"]]>", b"<![CDATA[", b"<P>", b"\xc3", b"9"]
+    for data in mutants(samples[name], f"newsml12-{name}", inserts, count=150, max_cut=40):
         with contextlib.suppress(ParseError):
-            finish(parse(bytes(data)))
+            finish(parse(data))

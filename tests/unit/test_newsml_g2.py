@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import random
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from consumer.errors import ParseError, Reason
 from consumer.formats import newsml_g2
 from consumer.formats.base import Draft, Hints, finish
+from tests.unit._mutation import mutants
 
 REUTERS_V1 = "tag_reuters.com_2016_newsml_L1N14N0FF_version_978556838"
 REUTERS_V2 = "tag_reuters.com_2016_newsml_L1N14N0FF_version_1542761538"
@@ -256,18 +256,7 @@ def test_truncation_is_malformed(samples: dict[str, bytes], name: str) -> None:
 
 @pytest.mark.parametrize("name", FILES)
 def test_mutations_only_raise_parse_error(samples: dict[str, bytes], name: str) -> None:
-    rng = random.Random(f"g2-{name}")
-    raw = samples[name]
-    for _ in range(100):
-        data = bytearray(raw)
-        for _ in range(rng.randint(1, 4)):
-            pos = rng.randrange(len(data))
-            op = rng.random()
-            if op < 0.4:
-                data[pos] = rng.randrange(256)
-            elif op < 0.7:
-                del data[pos : pos + rng.randint(1, 60)]
-            else:
-                data[pos:pos] = rng.choice([b"<", b"&", b"<p>", b"</newsItem>", b'"', b"\xe2"])
+    inserts = [b"<", b"&", b"<p>", b"</newsItem>", b'"', b"\xe2"]
+    for data in mutants(samples[name], f"g2-{name}", inserts, count=100, max_cut=60):
         with contextlib.suppress(ParseError):
-            finish(parse(bytes(data)))
+            finish(parse(data))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import random
 from pathlib import Path
 
 import orjson
@@ -13,6 +12,7 @@ import pytest
 from consumer.errors import ParseError, Reason
 from consumer.formats import ninjs
 from consumer.formats.base import Draft, Hints, finish
+from tests.unit._mutation import mutants
 
 WIRE = [
     "ninjs1.json",
@@ -300,21 +300,10 @@ def test_truncation_is_a_parse_error(samples: dict[str, bytes], name: str) -> No
 
 @pytest.mark.parametrize("name", WIRE + IPTC)
 def test_mutations_only_raise_parse_error(samples: dict[str, bytes], name: str) -> None:
-    rng = random.Random(f"ninjs-{name}")
-    raw = samples[name]
-    for _ in range(100):
-        data = bytearray(raw)
-        for _ in range(rng.randint(1, 4)):
-            pos = rng.randrange(len(data))
-            op = rng.random()
-            if op < 0.4:
-                data[pos] = rng.randrange(256)
-            elif op < 0.7:
-                del data[pos : pos + rng.randint(1, 30)]
-            else:
-                data[pos:pos] = rng.choice([b"{", b"[", b'"', b"null", b"1", b"<p>", b"\\u0000"])
+    inserts = [b"{", b"[", b'"', b"null", b"1", b"<p>", b"\\u0000"]
+    for data in mutants(samples[name], f"ninjs-{name}", inserts, count=100, max_cut=30):
         with contextlib.suppress(ParseError):
-            finish(parse(bytes(data)))
+            finish(parse(data))
 
 
 def test_field_type_mutations_only_raise_parse_error(samples: dict[str, bytes]) -> None:
