@@ -145,34 +145,47 @@ def decide(story: Story, feats: Features, event_time_ms: int, index: Index) -> D
                     basis="agency_version",
                 )
 
-    held_c = index.candidates(feats.signature, min_time_ms=cutoff)
-    if not held_c:
+    slots, matches = index.scan(feats.signature, min_time_ms=cutoff)
+    if not slots.size:
         return Decision("created")
-    scored: list[tuple[float, float, float, StateEntry]] = []
-    for h in held_c:
-        j = from_matches(h.matches / NUM_PERM)
-        inter = j / (1.0 + j) * (h.entry.shingle_count + feats.shingle_count)
-        c_old = min(1.0, inter / max(1, h.entry.shingle_count))
+    counts, event_ids = index.describe(slots)
+    # (J, C old in new, C new in old, event id, shingle count, slot): entries are built
+    # only for the candidates a rule looks at (their facts) or returns
+    scored: list[tuple[float, float, float, str, int, int]] = []
+    rows = zip(slots.tolist(), matches.tolist(), counts, event_ids, strict=True)
+    for slot, m, n_old, eid in rows:
+        j = from_matches(m / NUM_PERM)
+        inter = j / (1.0 + j) * (n_old + feats.shingle_count)
+        c_old = min(1.0, inter / max(1, n_old))
         c_new = min(1.0, inter / max(1, feats.shingle_count))
-        scored.append((j, c_old, c_new, h.entry))
+        scored.append((j, c_old, c_new, eid, n_old, slot))
     # highest similarity first; ties by event id so that restore order cannot matter
-    scored.sort(key=lambda s: (-s[0], s[3].event_id))
+    scored.sort(key=lambda s: (-s[0], s[3]))
+    built: dict[int, StateEntry] = {}
+
+    def take(slot: int) -> StateEntry:
+        e = built.get(slot)
+        if e is None:
+            e = built[slot] = index.entry(slot)
+        return e
 
     if repeat and scored[0][0] >= REPEAT_J:
-        j, _, _, e = scored[0]
-        return Decision("duplicate", "repeat", round(j, 4), e, basis="repeat_flag")
+        j, *_, slot = scored[0]
+        return Decision("duplicate", "repeat", round(j, 4), take(slot), basis="repeat_flag")
 
-    by_containment = sorted(scored, key=lambda s: (-s[1], -s[0], s[3].event_id))
+    by_containment = sorted(scored, key=lambda s: (-s[1], -s[0], s[3]))
     if update:
-        j, c_old, _, e = by_containment[0]
-        if c_old >= LINK_C and feats.shingle_count > UPDATE_GROWTH * e.shingle_count:
+        j, c_old, _, _, n_old, slot = by_containment[0]
+        if c_old >= LINK_C and feats.shingle_count > UPDATE_GROWTH * n_old:
+            e = take(slot)
             return Decision(
                 "updated", None, round(j, 4), e, _superseded(index, e), basis="update_flag"
             )
 
-    for j, _, _, e in scored:
+    for j, *_, slot in scored:
         if j < NEAR_J:
             break
+        e = take(slot)
         if facts_match(feats, e):
             if correction:
                 return Decision(
@@ -181,24 +194,28 @@ def decide(story: Story, feats: Features, event_time_ms: int, index: Index) -> D
             return Decision("duplicate", "near", round(j, 4), e, basis="near")
 
     if correction:
-        for j, c_old, c_new, e in scored:
+        for j, c_old, c_new, *_, slot in scored:
             if j >= LINK_J or c_old >= LINK_C or c_new >= LINK_C:
+                e = take(slot)
                 return Decision(
                     "corrected", None, round(j, 4), e, _superseded(index, e), basis="correction"
                 )
 
     if update:
-        j, c_old, _, e = by_containment[0]
+        j, c_old, *_, slot = by_containment[0]
         if c_old >= LINK_C:
+            e = take(slot)
             return Decision(
                 "updated", None, round(j, 4), e, _superseded(index, e), basis="update_flag"
             )
-    for j, c_old, _, e in by_containment:
+    for j, c_old, _, _, n_old, slot in by_containment:
         if c_old < EXTEND_C:
             break
-        grows = feats.shingle_count >= EXTEND_GROWTH * e.shingle_count
-        if grows and not (set(e.facts.tolist()) - set(feats.facts.tolist())):
-            return Decision(
-                "updated", None, round(j, 4), e, _superseded(index, e), basis="extension"
-            )
+        grows = feats.shingle_count >= EXTEND_GROWTH * n_old
+        if grows:
+            e = take(slot)
+            if not (set(e.facts.tolist()) - set(feats.facts.tolist())):
+                return Decision(
+                    "updated", None, round(j, 4), e, _superseded(index, e), basis="extension"
+                )
     return Decision("created", similarity=round(scored[0][0], 4), basis="no_match")

@@ -58,16 +58,18 @@ Change = tuple[str, bytes | None]
 U64 = npt.NDArray[np.uint64]
 Slots = npt.NDArray[np.intp]
 
-# band table
-_W = 16  # cells a bucket: 128 bytes, two cache lines
-_EMPTY = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
-_TOMB = np.uint64(0xFFFF_FFFF_FFFF_FFFE)
-_SLOT = np.uint64(0xFFFF_FFFF)
+# band table: uint32 cells = check byte << 24 | slot
+_W = 16  # cells a bucket: 64 bytes, one cache line
+_PAD = 64  # buckets past the last home bucket, for overflow chains (no wrap-around)
+_EMPTY = np.uint32(0xFFFF_FFFF)
+_TOMB = np.uint32(0xFFFF_FFFE)
+_SLOT = np.uint32(0x00FF_FFFF)
+MAX_SLOTS = 0x00FF_FFFE  # slots 0xFFFFFE / 0xFFFFFF would alias the markers
 _GOLD = np.uint64(0x9E37_79B9_7F4A_7C15)
-_MAX_LOAD = 0.6
-_BUILD_LOAD = 0.4
+_MAX_LOAD = 0.75
+_BUILD_LOAD = 0.5
 _CHUNK = 1 << 16
-_U32, _U33 = np.uint64(32), np.uint64(33)
+_U24, _U32, _U33 = np.uint32(24), np.uint64(32), np.uint64(33)
 
 # heap items are Python ints ordered like (time, seq, slot)
 _SEQ_SHIFT = 32
@@ -112,18 +114,32 @@ def query_hashes(sig: Signature) -> U64:
     return out
 
 
+class _FullError(Exception):
+    """An overflow chain ran past the table's padding: rebuild it bigger."""
+
+
 class _BandTable:
     """Multimap 31-bit hash -> slot: bucketed open addressing with linear probing.
+
+    A cell is a check byte (``h % 255``, never 0xFF) and a 24-bit slot: 4 bytes
+    a band a story at load 1. Its bucket comes from the high bits of ``h``, so
+    a cell matching the check byte is a candidate with a 1/255 chance of being
+    another hash: hits are verified against the signatures by the caller.
 
     Invariant: a cell lives in the first bucket, from its home bucket on, that
     had a free cell when it was inserted, and a bucket that has ever been full
     never holds an ``_EMPTY`` cell again (deletion leaves a tombstone there), so
-    a lookup may stop at the first bucket holding an empty cell.
+    a lookup may stop at the first bucket holding an empty cell. Lookups read
+    two adjacent buckets at once (a strided view), so a full home bucket rarely
+    costs a second round.
     """
 
     def __init__(self, nbuckets: int = 64) -> None:
         self.nb = nbuckets
-        self.cells = np.full((nbuckets, _W), _EMPTY, dtype=np.uint64)
+        self.cells = np.full((nbuckets + _PAD, _W), _EMPTY, dtype=np.uint32)
+        self._pairs = np.lib.stride_tricks.as_strided(
+            self.cells, shape=(nbuckets + _PAD - 1, 2 * _W), strides=(_W * 4, 4), writeable=False
+        )
         self.live = 0  # cells holding an entry
         self.used = 0  # cells not empty (live + tombstones)
 
@@ -139,27 +155,37 @@ class _BandTable:
         out: Slots = ((h * np.uint64(self.nb)) >> np.uint64(31)).astype(np.intp)
         return out
 
-    def lookup(self, h: U64) -> U64:
-        """Slots of every cell whose hash is in ``h`` (with repeats)."""
+    @staticmethod
+    def _cells(h: U64, slot: int) -> npt.NDArray[np.uint32]:
+        out: npt.NDArray[np.uint32] = ((h % np.uint64(255)).astype(np.uint32) << _U24) | np.uint32(
+            slot
+        )
+        return out
+
+    def lookup(self, h: U64) -> npt.NDArray[np.uint32]:
+        """Slots of every cell whose check byte matches (with repeats and false hits)."""
         b = self._bucket(h)
-        parts: list[U64] = []
+        check = (h % np.uint64(255)).astype(np.uint32)[:, None]
+        parts: list[npt.NDArray[np.uint32]] = []
+        last = self._pairs.shape[0] - 1
         while True:
-            rows = self.cells[b]
-            hit = (rows >> _U32) == h[:, None]
+            rows = self._pairs[b]
+            hit = (rows >> _U24) == check
             if hit.any():
                 parts.append(rows[hit] & _SLOT)
             more = ~(rows == _EMPTY).any(axis=1)
+            more &= b < last
             if not more.any():
                 break
-            h = h[more]
-            b = (b[more] + 1) % self.nb
+            check = check[more]
+            b = np.minimum(b[more] + 2, last)
         if not parts:
-            return np.zeros(0, dtype=np.uint64)
+            return np.zeros(0, dtype=np.uint32)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def insert(self, slot: int, h: U64) -> None:
-        """Add one story's cells (``h`` without repeats)."""
-        cells = (h << _U32) | np.uint64(slot)
+        """Add one story's cells (``h`` without repeats). Raises :class:`_FullError`."""
+        cells = self._cells(h, slot)
         b = self._bucket(h)
         rows = self.cells[b]
         free = rows >= _TOMB
@@ -175,7 +201,7 @@ class _BandTable:
             self._insert_one(cell, home)
 
     def _insert_one(self, cell: int, bucket: int) -> None:
-        while True:
+        while bucket < self.cells.shape[0]:
             row = self.cells[bucket]
             free = np.flatnonzero(row >= _TOMB)
             if free.size:
@@ -185,59 +211,74 @@ class _BandTable:
                 row[p] = cell
                 self.live += 1
                 return
-            bucket = (bucket + 1) % self.nb
+            bucket += 1
+        raise _FullError
 
     def delete(self, slot: int, h: U64) -> None:
         """Remove one story's cells (``h`` as given to :meth:`insert`)."""
-        cells = (h << _U32) | np.uint64(slot)
+        cells = self._cells(h, slot)[:, None]
         b = self._bucket(h)
         while cells.size:
             rows = self.cells[b]
-            match = rows == cells[:, None]
+            match = rows == cells
             found = match.any(axis=1)
+            retry = np.zeros(b.size, dtype=bool)
             if found.any():
-                fb = b[found]
-                fp = match[found].argmax(axis=1)
-                has_empty = (rows[found] == _EMPTY).any(axis=1)
+                fi = np.flatnonzero(found)
+                flat = b[fi] * _W + match[fi].argmax(axis=1)
+                _, first = np.unique(flat, return_index=True)
+                if first.size < fi.size:  # two equal cells in one bucket: one at a time
+                    retry[fi] = True
+                    retry[fi[first]] = False
+                    fi, flat = fi[first], flat[first]
+                has_empty = (rows[fi] == _EMPTY).any(axis=1)
                 # a bucket holding an empty cell was never full: no chain passes it
-                self.cells[fb, fp] = np.where(has_empty, _EMPTY, _TOMB)
-                self.live -= int(fb.size)
+                self.cells.reshape(-1)[flat] = np.where(has_empty, _EMPTY, _TOMB)
+                self.live -= int(fi.size)
                 self.used -= int(np.count_nonzero(has_empty))
-            go_on = ~found & ~(rows == _EMPTY).any(axis=1)
-            cells, b = cells[go_on], (b[go_on] + 1) % self.nb
+            go_on = (~found & ~(rows == _EMPTY).any(axis=1)) | retry
+            nxt = b + ~retry
+            go_on &= nxt < self.cells.shape[0]
+            cells, b = cells[go_on], nxt[go_on]
 
     @classmethod
-    def build(cls, slots: Slots, sigs: npt.NDArray[np.uint16], *, min_cells: int = 0) -> _BandTable:
+    def build(cls, slots: Slots, sigs: npt.NDArray[np.uint16]) -> _BandTable:
         """Bulk-build from the signatures of ``slots``: one sort, then vectorised placement."""
         n = int(slots.size)
-        cells = np.empty(n * BANDS, dtype=np.uint64)
+        keys = np.empty(n * BANDS, dtype=np.uint64)  # h << 32 | slot: sorts by bucket
         for a in range(0, n, _CHUNK):
             z = min(n, a + _CHUNK)
-            h = band_hashes(sigs[slots[a:z]])
-            part = (h << _U32) | slots[a:z, None].astype(np.uint64)
-            cells[a * BANDS : z * BANDS] = part.ravel()
-        cells.sort()
-        if cells.size > 1:
-            keep = np.empty(cells.size, dtype=bool)
+            part = (band_hashes(sigs[slots[a:z]]) << _U32) | slots[a:z, None].astype(np.uint64)
+            keys[a * BANDS : z * BANDS] = part.ravel()
+        keys.sort()
+        if keys.size > 1:
+            keep = np.empty(keys.size, dtype=bool)
             keep[0] = True
-            np.not_equal(cells[1:], cells[:-1], out=keep[1:])
+            np.not_equal(keys[1:], keys[:-1], out=keep[1:])
             if not keep.all():  # a story whose bands share a hash: one cell is enough
-                cells = cells[keep]
-        ncells = int(cells.size)
-        table = cls(max(64, int(max(ncells, min_cells) / (_W * _BUILD_LOAD)) + 1))
-        if not ncells:
+                keys = keys[keep]
+        h = keys >> _U32
+        cells = ((h % np.uint64(255)) << np.uint64(24)) | (keys & np.uint64(0xFFFFFFFF))
+        cells32 = cells.astype(np.uint32)
+        del cells, keys
+        nb = max(64, int(h.size / (_W * _BUILD_LOAD)) + 1)
+        while True:
+            table = cls(nb)
+            if not h.size:
+                return table
+            b = table._bucket(h)  # ascending
+            counts = np.bincount(b, minlength=table.nb)
+            rank = np.arange(h.size, dtype=np.intp) - (np.cumsum(counts) - counts)[b]
+            fit = rank < _W
+            table.cells[b[fit], rank[fit]] = cells32[fit]
+            table.live = table.used = int(np.count_nonzero(fit))
+            try:
+                for cell, home in zip(cells32[~fit].tolist(), b[~fit].tolist(), strict=True):
+                    table._insert_one(cell, home)
+            except _FullError:
+                nb = nb * 3 // 2
+                continue
             return table
-        b = table._bucket(cells >> _U32)  # cells sorted by hash: buckets ascending
-        counts = np.bincount(b, minlength=table.nb)
-        starts = np.cumsum(counts) - counts
-        rank = np.arange(ncells, dtype=np.intp) - starts[b]
-        fit = rank < _W
-        table.cells[b[fit], rank[fit]] = cells[fit]
-        table.live = table.used = int(np.count_nonzero(fit))
-        if not fit.all():
-            for cell, home in zip(cells[~fit].tolist(), b[~fit].tolist(), strict=True):
-                table._insert_one(cell, home)
-        return table
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,12 +438,22 @@ class Index:
         if not found.size:
             return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
         slots = np.unique(found).astype(np.intp)
+        # check-byte collisions, and slots freed or reused since: keep true band matches
         eq = self._sigs[slots] == sig[None, :]
         ok = eq[:, : BANDS * ROWS].reshape(-1, BANDS, ROWS).all(axis=2).any(axis=1)
+        ok &= self._live[slots]
         if min_time_ms is not None:
             ok &= self._time[slots] >= min_time_ms
         counts: Slots = np.count_nonzero(eq[ok], axis=1)
         return slots[ok], counts
+
+    def entry(self, slot: int) -> StateEntry:
+        """The held entry in ``slot`` (as found by :meth:`scan`)."""
+        return self._entry(slot)
+
+    def describe(self, slots: Slots) -> tuple[list[int], list[str]]:
+        """Shingle counts and event ids of ``slots``, without building entries."""
+        return self._count[slots].tolist(), [r.tobytes().hex() for r in self._event[slots]]
 
     def candidates(self, sig: Signature, min_time_ms: int | None = None) -> list[Held]:
         """Held entries sharing at least one LSH band with ``sig``, in slot order."""
@@ -538,7 +589,10 @@ class Index:
         heapq.heappush(self._heap, item)
         self._advance(entry.event_time_ms)
         table = self._table
-        table.insert(slot, np.unique(query_hashes(self._sigs[slot])))
+        try:
+            table.insert(slot, np.unique(query_hashes(self._sigs[slot])))
+        except _FullError:
+            table.used = table.capacity  # rebuild below, with this entry
         if table.used > _MAX_LOAD * table.capacity:
             self._table = _BandTable.build(
                 np.flatnonzero(self._live[: len(self._agency)]), self._sigs
@@ -552,6 +606,8 @@ class Index:
         if self._free:
             return self._free.pop()
         slot = len(self._agency)
+        if slot >= MAX_SLOTS:
+            raise OverflowError(f"the dedup index holds at most {MAX_SLOTS} entries")
         if slot >= self._cap:
             self._columns(max(1024, slot * 2))
         self._agency.append(None)
