@@ -24,6 +24,7 @@ never exits because the broker went away; readiness is false meanwhile.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import signal
@@ -51,7 +52,16 @@ from consumer.pipeline import Outcome, Pipeline
 # accept whatever the input topic accepted (topics' max.message.bytes must match).
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 _STORY_TYPES = frozenset({"story.created", "story.updated", "story.corrected"})
+# Own changelog writes remembered until the follower reads them back (see
+# Worker._apply_state); past this many keys the memo is dropped, which only
+# means re-applying, as without it.
+_OWN_WRITES_MAX = 200_000
 Headers = list[tuple[str, bytes]]
+# a tiny story of our own, parsed once at start to warm up imports and models
+_WARM_UP = (
+    "date 2026-01-01\nWARM-UP\n\nBERLIN (dpa-AFX) - Der Dienst wirefeed startet und "
+    "prüft seinen Parser mit diesem kurzen Text. Er wird nicht veröffentlicht./wf"
+)
 
 
 @dataclass
@@ -98,6 +108,7 @@ class Worker:
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._follower: ChangelogFollower | None = None
+        self._own_writes: dict[str, collections.deque[bytes | None]] = {}
         self._http: HealthServer | None = None
         self._broker_ok = False
         self._assigned_once = False
@@ -172,6 +183,7 @@ class Worker:
         if self._stop.is_set():
             return
         self.metrics.state_entries.set(len(self.pipeline.index))
+        self._warm_up()
         if not self.s.exactly_once:
             self._alo_producer = AIOKafkaProducer(
                 enable_idempotence=True, acks="all", linger_ms=5,
@@ -194,6 +206,22 @@ class Worker:
             self._consumer.subscribe(pattern=self.s.topic_pattern, listener=listener)
         else:
             self._consumer.subscribe(topics=self.s.topics, listener=listener)
+
+    def _warm_up(self) -> None:
+        """Import every format parser and load the language model before reporting ready.
+
+        Otherwise the first real record pays for it (about 2 s), which shows
+        up as end-to-end latency right after every start or rebalance.
+        """
+        from consumer.dedup import features
+
+        sample = _WARM_UP.encode()
+        with contextlib.suppress(Exception):
+            story = parse_record(RawRecord(value=sample, topic="warm-up"))
+            features(story.normalized_text, story.body_text)
+        for probe in (b"<nitf/>", b'{"uri": "x"}', b"\x01ZCZC"):
+            with contextlib.suppress(Exception):
+                parse_record(RawRecord(value=probe, topic="warm-up"))
 
     async def _probe_broker(self, every_s: float = 2.0) -> None:
         """Readiness must notice a broker that went away even when no record flows.
@@ -376,8 +404,12 @@ class Worker:
                 if self.s.duplicates_topic:
                     sends.append((self.s.duplicates_topic, key, value, headers))
                     self.metrics.events_published.labels(etype).inc()
+        own = self._own_writes
+        if len(own) > _OWN_WRITES_MAX:
+            own.clear()
         for state_key, state_value in outcome.changes:
             sends.append((self.s.state_topic, state_key.encode(), state_value, []))
+            own.setdefault(state_key, collections.deque()).append(state_value)
         for topic, out_key, out_value, hdrs in sends:
             fut = await producer.send(topic, out_value, key=out_key, headers=hdrs)
             batch.futures.append(fut)
@@ -430,6 +462,8 @@ class Worker:
         self.metrics.last_commit_timestamp.set(now_ms / 1000)
 
     async def _abort(self, batches: list[_Batch]) -> None:
+        # aborted writes never reach the follower: forget them all (re-applying is always safe)
+        self._own_writes.clear()
         for b in batches:
             b.futures.clear()
             b.timestamps.clear()
@@ -481,11 +515,30 @@ class Worker:
                     max(0, high - position))
 
     def _apply_state(self, key: str, value: bytes | None) -> None:
+        """Apply a changelog record, unless it is this worker's own, already applied write.
+
+        The follower reads every committed changelog record, this worker's own
+        included, and ``pipeline.commit`` applied those at processing time:
+        re-applying them (decode, remove, re-insert) was 10-40 % of the
+        worker's CPU in the benchmark profile. A record is skipped only when it
+        equals the oldest own write still pending for its key; a record from
+        anyone else drops the key's pending writes, so from there on the key
+        follows the log order exactly as before.
+        """
+        pending = self._own_writes.get(key)
+        if pending:
+            if pending[0] == value:
+                pending.popleft()
+                if not pending:
+                    del self._own_writes[key]
+                return
+            del self._own_writes[key]
         self.pipeline.index.apply(key, value)
 
     def _load_state(self, changes: list[tuple[str, bytes | None]]) -> None:
         """Replace the index by one rebuilt in bulk from the changelog."""
         index = self.pipeline.index
+        self._own_writes.clear()
         self.pipeline.index = type(index).restore(
             changes, window_ms=index.window_ms, max_entries=index.max_entries
         )
