@@ -28,6 +28,7 @@ from stdnum import isin as stdnum_isin
 
 from consumer.errors import ParseError, Reason
 from consumer.formats.base import Draft
+from consumer.formats.fields import language_tag
 from consumer.model import Block, Story
 from consumer.text import clean_line
 
@@ -239,10 +240,8 @@ def finish(draft: Draft) -> Story:
         lede=paragraphs[0],
         signature=_clean_opt(draft.signature),
         signature_codes=tuple(draft.signature_codes),
-        # lower case: schemas/story.v1.json pins ^[a-z]{2,3}(-[a-z0-9]{2,8})*$,
-        # so the conventional fi-FI (what fields.language_tag gives drafts)
-        # needs a schema change first
-        language=language.lower() if language else None,
+        # BCP 47 in its conventional case (fi-FI), as ninjs and IPTC examples write it
+        language=language_tag(language) if language else None,
         language_detected=detected,
         isins=find_isins(joined),
         quotes=find_quotes(joined),
