@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -298,11 +299,24 @@ class CountingWorker(Worker):
         self.bench_last = 0.0
         self.bench_committed = 0
         self.bench_events: Counter[str] = Counter()
+        self.bench_process_s = 0.0
+        self.bench_commit_s = 0.0
 
     async def _process(self, batch: _Batch, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        started = time.perf_counter()
         if not self.bench_first:
-            self.bench_first = time.perf_counter()
+            self.bench_first = started
         await super()._process(batch, records)
+        self.bench_process_s += time.perf_counter() - started
+
+    async def _commit(self, batches: list[_Batch], *, force: bool) -> None:
+        """Timed: in the worker's loop a commit is a stall, no record is processed meanwhile."""
+        started = time.perf_counter()
+        try:
+            await super()._commit(batches, force=force)
+        finally:
+            if self.bench_first:
+                self.bench_commit_s += time.perf_counter() - started
 
     def _committed(self, batch: _Batch) -> None:
         self.bench_committed += len(batch.timestamps)
@@ -363,9 +377,68 @@ async def run_worker(settings: Settings, n: int, cap_s: float, name: str, *,
         for sig in (signal.SIGTERM, signal.SIGINT):  # the worker installed its own handlers
             loop.remove_signal_handler(sig)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    return Run(name, worker.bench_committed, worker.bench_last - worker.bench_first,
-               {"events": dict(worker.bench_events),
-                "capped": worker.bench_committed < n})
+    wall = worker.bench_last - worker.bench_first
+    return Run(name, worker.bench_committed, wall,
+               {"events": dict(worker.bench_events), "capped": worker.bench_committed < n,
+                "process_share": round(worker.bench_process_s / wall, 3) if wall else None,
+                "commit_share": round(worker.bench_commit_s / wall, 3) if wall else None})
+
+
+class SpyProfiler:
+    """py-spy sampling this very process from outside (``--nonblocking``).
+
+    Preferred over pyinstrument when installed: pyinstrument hooks every
+    Python call, which slowed the worker about threefold here and inflates
+    call-heavy stages; py-spy reads the stacks from another process and
+    leaves the worker's speed (and so the shares) nearly untouched.
+    """
+
+    def __init__(self, out: Path, rate: int = 250) -> None:
+        self.out = out
+        self.rate = rate
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}") \
+            is not None
+
+    @property
+    def is_running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> None:
+        exe = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+        assert exe is not None
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [exe, "record", "--pid", str(os.getpid()), "--rate", str(self.rate), "--format",
+             "raw", "--full-filenames", "--nonblocking", "-o", str(self.out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def stacks(self) -> list[tuple[list[tuple[str, str]], float]]:
+        """(root-first stack of (file, function), seconds) from py-spy's collapsed output."""
+        out: list[tuple[list[tuple[str, str]], float]] = []
+        if not self.out.exists():
+            return out
+        for line in self.out.read_text(errors="replace").splitlines():
+            frames, _, count = line.rpartition(" ")
+            if not frames or not count.isdigit():
+                continue
+            stack = []
+            for frame in frames.split(";"):
+                func, _, rest = frame.partition(" (")
+                stack.append((rest.rsplit(":", 1)[0], func))
+            out.append((stack, int(count) / self.rate))
+        return out
 
 
 # --- latency: the real `wirefeed run` subprocess ------------------------------

@@ -47,8 +47,11 @@ LOADS = (100, 500, 2000)
 
 
 # --- profile folding ----------------------------------------------------------
+_FEATURES = {"features", "shingles", "signature", "facts", "fingerprint", "typo_variants",
+             "fact_hash", "_sentence_start"}
 _INDEX_STATE = {"changes_for", "apply", "apply_all", "add", "remove", "restore", "_merge",
-                "_alloc", "_unlink", "_advance", "_oldest"}
+                "_alloc", "_unlink", "_advance", "_oldest", "insert", "_insert_one", "delete",
+                "build"}
 
 
 def _stage(stack: list[tuple[str, str]]) -> str:
@@ -70,20 +73,19 @@ def _stage(stack: list[tuple[str, str]]) -> str:
                                                     "consumer/text.py")):
             return "parse"
         if p.endswith("consumer/dedup/fingerprint.py"):
-            return "dedup features" if func in {"features", "shingles", "signature", "facts",
-                                                "fingerprint", "typo_variants",
-                                                "fact_hash"} else "dedup lookup"
+            short = func.rsplit(".", 1)[-1]
+            return "dedup features" if short in _FEATURES else "dedup lookup"
         if p.endswith("consumer/dedup/decide.py"):
             return "dedup lookup"
         if p.endswith("consumer/dedup/index.py"):
-            return "dedup state" if func in _INDEX_STATE else "dedup lookup"
+            return "dedup state" if func.rsplit(".", 1)[-1] in _INDEX_STATE else "dedup lookup"
         if p.endswith("consumer/dedup/state.py"):
             return "dedup state"
         if p.endswith(("consumer/events.py", "consumer/ninjs_out.py")):
             return "events (build)"
         if p.endswith("consumer/changelog.py"):
             return "changelog follower"
-        if p.endswith("selectors.py") and func == "select":
+        if p.endswith("selectors.py") and func.endswith("select"):
             return "idle (select)"
         if p.endswith("consumer/worker.py"):
             fallback = "worker shell (incl. orjson, RawRecord)"
@@ -92,20 +94,26 @@ def _stage(stack: list[tuple[str, str]]) -> str:
     return fallback
 
 
-def fold_profile(session: Any) -> dict[str, float]:
-    """Seconds per stage from a pyinstrument session (leaf frames carry the time)."""
-    out: dict[str, float] = defaultdict(float)
+def pyinstrument_stacks(session: Any) -> list[tuple[list[tuple[str, str]], float]]:
+    """Root-first stacks with their seconds from a pyinstrument session (leaves carry time)."""
+    out: list[tuple[list[tuple[str, str]], float]] = []
     root = session.root_frame()
-    if root is None:
-        return {}
-    todo: list[tuple[Any, list[tuple[str, str]]]] = [(root, [])]
+    todo: list[tuple[Any, list[tuple[str, str]]]] = [(root, [])] if root is not None else []
     while todo:
         frame, stack = todo.pop()
         here = [*stack, (frame.file_path or "", frame.function or "")]
         if frame.children:
             todo.extend((child, here) for child in frame.children)
         else:
-            out[_stage(here)] += frame.time
+            out.append((here, frame.time))
+    return out
+
+
+def fold_profile(stacks: list[tuple[list[tuple[str, str]], float]]) -> dict[str, float]:
+    """Seconds per stage."""
+    out: dict[str, float] = defaultdict(float)
+    for stack, seconds in stacks:
+        out[_stage(stack)] += seconds
     return dict(out)
 
 
@@ -142,8 +150,12 @@ async def broker_benches(bootstrap: str, args: argparse.Namespace) -> dict[str, 
     def show(run: bb.Run) -> None:
         runs.append(run)
         cap = " (time cap)" if run.extra.get("capped") else ""
+        split = ""
+        if run.extra.get("commit_share") is not None:
+            split = (f"  [wall: {run.extra['process_share']:.0%} processing, "
+                     f"{run.extra['commit_share']:.0%} committing]")
         print(f"  {run.name:28s} {run.records:>7} records {run.seconds:6.1f}s "
-              f"{run.rate:>8.0f}/s{cap}", flush=True)
+              f"{run.rate:>8.0f}/s{cap}{split}", flush=True)
 
     only = set(args.only.split(",")) if args.only else {"baselines", "shell", "worker",
                                                          "profile", "latency"}
@@ -173,26 +185,36 @@ async def broker_benches(bootstrap: str, args: argparse.Namespace) -> dict[str, 
 
     profiles: dict[str, Any] = {}
     if args.profile_s > 0 and "profile" in only:
-        from pyinstrument import Profiler
-
+        use_spy = bb.SpyProfiler.available()
         for label, prepare in (("wirefeed eos", None),
                                ("shell-only eos", lambda w: bb.shell_only(w, sample, src))):
+            slug = label.replace(" ", "_")
             names = await bb.worker_topics(bootstrap, f"bench-{run_id}.prof-{label[:5]}",
                                            PARTITIONS)
             settings = bb.worker_settings(bootstrap, src, names, f"pr-{label[:5]}-{run_id}",
                                           eos=True)
-            prof = Profiler(interval=0.001, async_mode="disabled")
+            prof: Any
+            if use_spy:
+                prof = bb.SpyProfiler(Path(args.results_dir) / f"profile-{slug}.pyspy.txt")
+            else:
+                from pyinstrument import Profiler
+
+                prof = Profiler(interval=0.001, async_mode="disabled")
             run = await bb.run_worker(settings, n, args.profile_s, f"profiled {label}",
                                       prepare=prepare, profiler=prof)
-            folded = fold_profile(prof.last_session)
-            profiles[label] = {"records_per_s": round(run.rate, 1),
+            if use_spy:
+                stacks = prof.stacks()
+            else:
+                stacks = pyinstrument_stacks(prof.last_session)
+                await asyncio.to_thread(_write, Path(args.results_dir) / f"profile-{slug}.txt",
+                                        prof.output_text(show_all=False))
+            folded = fold_profile(stacks)
+            profiles[label] = {"profiler": "py-spy" if use_spy else "pyinstrument",
+                               "records_per_s": round(run.rate, 1),
                                "seconds": {k: round(v, 3) for k, v in folded.items()},
                                "busy_share_pct": shares(folded)}
-            text_path = Path(args.results_dir) / f"profile-{label.replace(' ', '_')}.txt"
-            await asyncio.to_thread(_write, text_path, prof.output_text(show_all=False))
-            profiles[label]["text"] = str(text_path)
-            print(f"  profile {label} ({run.rate:.0f}/s under the profiler), % of busy time:",
-                  flush=True)
+            print(f"  profile {label} ({profiles[label]['profiler']}, {run.rate:.0f}/s while "
+                  "profiled), % of busy time:", flush=True)
             for stage, pct in profiles[label]["busy_share_pct"].items():
                 print(f"      {stage:40s} {pct:5.1f}")
 

@@ -1,0 +1,327 @@
+"""``make bench``: every benchmark in one reproducible run, tables + JSON + PNG.
+
+Run: ``.venv/bin/python bench/run_all.py [--quick] [--skip-broker] [--skip-core]``
+
+Order and why: the broker benchmarks (bench_pipeline.py: passthrough ceilings
+of aiokafka and confluent-kafka, the real worker, latency at fixed loads, a
+profile) run first on a fresh local broker, then the core benches
+(bench_parse.py, bench_dedup_scale.py) as subprocesses, one at a time, so no
+two measurements share the 2 cores. The verdicts are ratios taken within this
+run; the raw figures go to ``bench/results/<timestamp>.json`` and
+``latest.json`` (git-ignored), the plot to ``<timestamp>.png`` and
+``latest.png``. A full run stays under 10 minutes; ``--quick`` takes about 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(ROOT))
+
+import bench_pipeline  # noqa: E402
+
+RESULTS = BENCH / "results"
+COMMIT_INTERVAL_MS = 100
+
+
+# --- machine -----------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: they only compare within one machine."""
+    cpu = ""
+    mem_kib = 0
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        cpu = re.search(r"model name\s*:\s*(.+)", text).group(1).strip()  # type: ignore[union-attr]
+        mem = Path("/proc/meminfo").read_text()
+        mem_kib = int(re.search(r"MemTotal:\s+(\d+)", mem).group(1))  # type: ignore[union-attr]
+    except (OSError, AttributeError):
+        pass
+    info: dict[str, Any] = {
+        "nproc": os.cpu_count(), "cpu": cpu or platform.processor(),
+        "ram_gib": round(mem_kib / 1024 / 1024, 1), "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    try:
+        import aiokafka
+        import confluent_kafka
+
+        info["aiokafka"] = aiokafka.__version__
+        info["confluent_kafka"] = confluent_kafka.version()[0]
+        info["librdkafka"] = confluent_kafka.libversion()[0]
+    except ImportError:
+        pass
+    try:
+        from consumer.devtools.broker import kafka_version
+
+        info["kafka_broker"] = kafka_version()
+    except Exception:
+        pass
+    git = shutil.which("git")
+    if git:
+        rev = subprocess.run([git, "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, check=False)
+        dirty = subprocess.run([git, "status", "--porcelain", "--", "consumer"], cwd=ROOT,
+                               capture_output=True, text=True, check=False)
+        info["git"] = rev.stdout.strip() + ("+dirty(consumer)" if dirty.stdout.strip() else "")
+    return info
+
+
+# --- core benches (other engineers' scripts, run unchanged) ---------------------
+_PARSE_ROW = re.compile(r"^(?P<name>.+?)\s+(?P<n>\d+)\s+(?P<kib>[\d.]+)\s+(?P<floor>\d+)\s+"
+                        r"(?P<rate>\d+)\s+(?P<ratio>\d+)x\s*$")
+_SCALE_ROW = re.compile(r"^\s*(?P<held>\d{4,})\s+(?P<restore>[\d.]+)\s+(?P<ram>-?\d+)\s+"
+                        r"(?P<exact>[\d.]+)\s+(?P<lookup>[\d.]+)\s+(?P<xexact>\d+)\s+"
+                        r"(?P<cands>[\d.]+)\s+(?P<rate>\d+)\s*$")
+_FEATURES = re.compile(r"features.*?:\s*([\d.]+)\s*µs/story")
+
+
+def run_script(code_or_path: list[str], timeout: float) -> tuple[str, float, int]:
+    """A bench as a subprocess: its own interpreter, nothing shared with the broker benches."""
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, *code_or_path], cwd=ROOT, capture_output=True,
+                              text=True, timeout=timeout, check=False)
+        out, code = proc.stdout + proc.stderr[-3000:], proc.returncode
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        out, code = out + f"\n[timed out after {timeout}s]", -1
+    return out, time.perf_counter() - started, code
+
+
+def core_parse(quick: bool) -> dict[str, Any]:
+    out, took, code = run_script(
+        [str(BENCH / "bench_parse.py"), "--repeat", "1" if quick else "2"], 240)
+    rows = []
+    for line in out.splitlines():
+        m = _PARSE_ROW.match(line)
+        if m:
+            rate = int(m["rate"])
+            rows.append({"input": m["name"].strip(), "stories": int(m["n"]),
+                         "kib_per_story": float(m["kib"]), "floor_per_s": int(m["floor"]),
+                         "parse_per_s": rate, "x_floor": int(m["ratio"]),
+                         "us_per_story": round(1e6 / rate, 1) if rate else None})
+    return {"rows": rows, "seconds": round(took, 1), "returncode": code, "stdout": out}
+
+
+def core_dedup_scale(quick: bool) -> dict[str, Any]:
+    """bench_dedup_scale.py as is; --quick stops at 100k held (1M takes most of its time)."""
+    if quick:
+        code = ("import sys; sys.argv=['bench_dedup_scale.py']; sys.path.insert(0, 'bench'); "
+                "import bench_dedup_scale as m; m.SIZES = (10_000, 100_000); m.main()")
+        out, took, rc = run_script(["-c", code], 300)
+    else:
+        out, took, rc = run_script([str(BENCH / "bench_dedup_scale.py")], 420)
+    rows = []
+    for line in out.splitlines():
+        m = _SCALE_ROW.match(line)
+        if m:
+            rate = int(m["rate"])
+            rows.append({"held": int(m["held"]), "restore_s": float(m["restore"]),
+                         "ram_bytes_per_story": int(m["ram"]), "exact_us": float(m["exact"]),
+                         "lookup_us": float(m["lookup"]), "candidates": float(m["cands"]),
+                         "stories_per_s": rate,
+                         "us_per_story": round(1e6 / rate, 1) if rate else None})
+    feats = _FEATURES.search(out)
+    return {"rows": rows, "features_us": float(feats.group(1)) if feats else None,
+            "seconds": round(took, 1), "returncode": rc, "stdout": out}
+
+
+# --- verdicts ----------------------------------------------------------------
+def goals(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's goals, each with the figure measured in this run and a verdict."""
+    out: list[dict[str, Any]] = []
+
+    def add(goal: str, value: Any, ok: bool | None, note: str = "") -> None:
+        out.append({"goal": goal, "measured": value,
+                    "met": "n/a" if ok is None else ("yes" if ok else "NO"), "note": note})
+
+    broker = res.get("broker") or {}
+    ratios = broker.get("ratios", {})
+    eos = ratios.get("wirefeed eos / A eos")
+    shell = ratios.get("shell-only eos / A eos")
+    add("exactly-once >= 0.7x baseline A", eos, None if eos is None else eos >= 0.7,
+        f"shell alone (parse+dedup replayed): {shell}x")
+    lat = broker.get("latency_ms", {})
+
+    def p99(mode: str, load: int) -> float | None:
+        for row in lat.get(mode, []):
+            if row["offered_per_s"] == load and not row["undelivered"]:
+                return float(row["p99"])
+        return None
+
+    alo = p99("alo", 500)
+    add("p99 added latency <= 20 ms at 500/s, at-least-once", alo,
+        None if alo is None else alo <= 20)
+    e = p99("eos", 500)
+    add(f"p99 added latency <= {COMMIT_INTERVAL_MS + 20} ms at 500/s, exactly-once", e,
+        None if e is None else e <= COMMIT_INTERVAL_MS + 20)
+    rows = {r["held"]: r for r in (res.get("core", {}).get("dedup_scale") or {}).get("rows", [])}
+    if rows:
+        lo, hi = min(rows), max(rows)
+        growth = round(rows[hi]["lookup_us"] / rows[lo]["lookup_us"], 2)
+        add(f"dedup lookup flat {lo:,} -> {hi:,} held (<= 1.5x)", growth, growth <= 1.5,
+            f"{rows[lo]['lookup_us']} -> {rows[hi]['lookup_us']} µs")
+        if 1_000_000 in rows:
+            r = rows[1_000_000]["restore_s"]
+            add("restore of 1M stories <= 30 s", r, r <= 30)
+    return out
+
+
+# --- plot --------------------------------------------------------------------
+def plot(res: dict[str, Any], path: Path) -> None:
+    """Four panels: throughput vs ceilings, latency vs load, CPU breakdown, dedup at scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    broker = res.get("broker") or {}
+    ax = axes[0][0]
+    thr = broker.get("throughput", [])
+    if thr:
+        names = [r["name"] for r in thr]
+        colors = ["#999" if n.startswith(("A ", "B ")) else "#3a7" if "shell" in n else "#37c"
+                  for n in names]
+        ax.barh(names, [r["records_per_s"] for r in thr], color=colors)
+        ax.set_xscale("log")
+        ax.set_xlabel("committed input records/s (log)")
+        ax.invert_yaxis()
+    ax.set_title("throughput: wirefeed vs client ceilings")
+    ax = axes[0][1]
+    for mode, rows in broker.get("latency_ms", {}).items():
+        loads = [r["offered_per_s"] for r in rows]
+        ax.plot(loads, [r["p50"] for r in rows], "o--", label=f"{mode} p50")
+        ax.plot(loads, [r["p99"] for r in rows], "s-", label=f"{mode} p99")
+    ax.axhline(20, color="#c33", lw=0.8, ls=":", label="20 ms (alo goal)")
+    ax.axhline(COMMIT_INTERVAL_MS + 20, color="#c93", lw=0.8, ls=":", label="120 ms (eos goal)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered records/s")
+    ax.set_ylabel("added latency ms (log)")
+    ax.set_title("added latency at fixed offered load")
+    ax.legend(fontsize=8)
+    ax = axes[1][0]
+    prof = broker.get("profiles", {}).get("wirefeed eos", {}).get("busy_share_pct", {})
+    if prof:
+        ax.barh(list(prof), list(prof.values()), color="#37c")
+        ax.invert_yaxis()
+        ax.set_xlabel("% of busy CPU time (exactly-once worker)")
+    ax.set_title("where the worker's time goes")
+    ax = axes[1][1]
+    rows = (res.get("core", {}).get("dedup_scale") or {}).get("rows", [])
+    if rows:
+        held = [r["held"] for r in rows]
+        ax.plot(held, [r["lookup_us"] for r in rows], "o-", label="lookup µs/story")
+        ax.plot(held, [r["us_per_story"] for r in rows], "s-", label="features+decide+commit µs")
+        ax.set_xscale("log")
+        ax.set_xlabel("stories held")
+        ax.set_ylabel("µs")
+        ax2 = ax.twinx()
+        ax2.plot(held, [r["restore_s"] for r in rows], "^:", color="#c33", label="restore s")
+        ax2.set_ylabel("restore seconds")
+        ax.legend(loc="upper left", fontsize=8)
+        ax2.legend(loc="lower right", fontsize=8)
+    ax.set_title("dedup at scale")
+    fig.suptitle(f"wirefeed bench {res['started']} — {res['machine'].get('cpu', '')}, "
+                 f"{res['machine'].get('nproc')} cores", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def print_core(core: dict[str, Any]) -> None:
+    parse = core.get("parse") or {}
+    if parse.get("rows"):
+        print("\ncore: parse, one core (bench_parse.py)")
+        print(f"  {'input':36s} {'KiB':>5s} {'µs/story':>9s} {'x floor':>8s}")
+        for r in parse["rows"]:
+            print(f"  {r['input']:36s} {r['kib_per_story']:5.1f} {r['us_per_story']:9.1f} "
+                  f"{r['x_floor']:7d}x")
+    scale = core.get("dedup_scale") or {}
+    if scale.get("rows"):
+        print(f"\ncore: dedup at scale (bench_dedup_scale.py); features "
+              f"{scale.get('features_us')} µs/story")
+        print(f"  {'held':>9s} {'lookup µs':>10s} {'µs/story':>9s} {'B/story':>8s} "
+              f"{'restore s':>10s}")
+        for r in scale["rows"]:
+            print(f"  {r['held']:>9,} {r['lookup_us']:>10.1f} {r['us_per_story']:>9.1f} "
+                  f"{r['ram_bytes_per_story']:>8} {r['restore_s']:>10.2f}")
+    for name in ("parse", "dedup_scale"):
+        part = core.get(name) or {}
+        if part and (part.get("returncode") or not part.get("rows")):
+            print(f"\n  {name}: exit {part.get('returncode')}, output tail:\n"
+                  + part.get("stdout", "")[-1500:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes, short steps (~3 min)")
+    ap.add_argument("--records", type=int, default=None, help="broker input records")
+    ap.add_argument("--bootstrap", default="", help="an existing broker instead of a fresh one")
+    ap.add_argument("--skip-broker", action="store_true")
+    ap.add_argument("--skip-core", action="store_true")
+    args = ap.parse_args(argv)
+    started = time.perf_counter()
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    res: dict[str, Any] = {"started": stamp, "quick": args.quick, "machine": machine(),
+                           "command": " ".join(["bench/run_all.py", *(argv or sys.argv[1:])])}
+    print(f"wirefeed bench {stamp}: {res['machine']}", flush=True)
+    if not args.skip_broker:
+        print("\n== broker benchmarks (bench_pipeline.py)", flush=True)
+        bargs = bench_pipeline.parse_args(
+            (["--quick"] if args.quick else []) + (["--records", str(args.records)]
+                                                   if args.records else [])
+            + (["--bootstrap", args.bootstrap] if args.bootstrap else [])
+            + ["--results-dir", str(RESULTS)])
+        res["broker"] = bench_pipeline.run(bargs)
+    if not args.skip_core:
+        print("\n== core benchmarks (bench_parse.py, bench_dedup_scale.py)", flush=True)
+        res["core"] = {"parse": core_parse(args.quick)}
+        print(f"  bench_parse: {res['core']['parse']['seconds']}s", flush=True)
+        res["core"]["dedup_scale"] = core_dedup_scale(args.quick)
+        print(f"  bench_dedup_scale: {res['core']['dedup_scale']['seconds']}s", flush=True)
+    res["goals"] = goals(res)
+    res["seconds"] = round(time.perf_counter() - started, 1)
+    if res.get("broker"):
+        bench_pipeline.print_tables(res["broker"])
+        prof = res["broker"].get("profiles", {})
+        for label, p in prof.items():
+            print(f"\nprofile {label} ({p['profiler']}), % of busy CPU: " + ", ".join(
+                f"{k} {v}" for k, v in p["busy_share_pct"].items()))
+    print_core(res.get("core", {}))
+    print("\ngoals")
+    for g in res["goals"]:
+        print(f"  [{g['met']:>3s}] {g['goal']:58s} {g['measured']}  {g['note']}")
+    out = RESULTS / f"{stamp}.json"
+    out.write_text(json.dumps(res, indent=1, default=str))
+    shutil.copyfile(out, RESULTS / "latest.json")
+    png = RESULTS / f"{stamp}.png"
+    try:
+        plot(res, png)
+        shutil.copyfile(png, RESULTS / "latest.png")
+    except ImportError as exc:  # matplotlib comes with requirements/bench.lock
+        print(f"no plot: {exc}")
+    print(f"\nwrote {out.relative_to(ROOT)} (+ latest.json, {png.name}); "
+          f"total {res['seconds']:.0f}s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
