@@ -59,3 +59,30 @@ async def test_read_committed_never_sees_aborted(
     # read_uncommitted sees the aborted records too: proves they really were written
     everything = await kafka.consume_all(topic, isolation_level="read_uncommitted", expected=90)
     assert sum(1 for r in everything if r.value.startswith(b"aborted-")) == 30
+
+
+async def test_three_node_cluster_keeps_serving_when_one_broker_dies() -> None:
+    """The failover setup: replication factor 3, min.insync.replicas 2, acks=all."""
+    import asyncio
+
+    from consumer.devtools.broker import Cluster
+
+    cluster = Cluster(nodes=3)
+    await asyncio.to_thread(cluster.start, 120.0)
+    kafka = KafkaHelper(cluster.bootstrap_servers)
+    try:
+        await kafka.create_topic("failover", partitions=3, replication=3)
+        await kafka.produce("failover", [f"before-{i}".encode() for i in range(300)])
+        await asyncio.to_thread(cluster.stop_node, cluster.members[0], kill=True)
+        await kafka.close()
+        kafka = KafkaHelper(",".join(n.bootstrap for n in cluster.members[1:]))
+        await kafka.produce("failover", [f"after-{i}".encode() for i in range(300)])
+        records = await kafka.consume_all("failover", expected=600)
+        expected = [f"{when}-{i}".encode() for when in ("before", "after") for i in range(300)]
+        assert sorted(r.value for r in records) == sorted(expected)
+        admin = await kafka.admin()
+        (desc,) = await admin.describe_topics(["failover"])
+        assert all(len(p["replicas"]) == 3 for p in desc["partitions"])
+    finally:
+        await kafka.close()
+        await asyncio.to_thread(cluster.stop)
