@@ -129,6 +129,7 @@ class Node:
     port: int
     controller_port: int
     data_dir: Path
+    sasl_port: int = 0
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -151,6 +152,9 @@ class Cluster:
 
     nodes: int = 1
     base_dir: Path | None = None
+    # SASL users (name -> password): adds a SASL_PLAINTEXT listener with PLAIN and
+    # SCRAM-SHA-256/512, for testing the worker's security settings against a real broker
+    sasl_users: dict[str, str] | None = None
     heap_opts: str = DEFAULT_HEAP
     cluster_id: str = field(default_factory=lambda: _cluster_id())
     members: list[Node] = field(default_factory=list)
@@ -162,11 +166,44 @@ class Cluster:
             self._own_dir = True
         for i in range(self.nodes):
             node_dir = self.base_dir / f"node-{i + 1}"
-            self.members.append(Node(i + 1, free_port(), free_port(), node_dir))
+            sasl_port = free_port() if self.sasl_users else 0
+            self.members.append(Node(i + 1, free_port(), free_port(), node_dir, sasl_port))
 
     @property
     def bootstrap_servers(self) -> str:
         return ",".join(n.bootstrap for n in self.members)
+
+    @property
+    def sasl_bootstrap_servers(self) -> str:
+        return ",".join(f"127.0.0.1:{n.sasl_port}" for n in self.members)
+
+    def _listener_properties(self, node: Node) -> list[str]:
+        listeners = [f"PLAINTEXT://127.0.0.1:{node.port}",
+                     f"CONTROLLER://127.0.0.1:{node.controller_port}"]
+        advertised = [f"PLAINTEXT://127.0.0.1:{node.port}"]
+        protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        extra: list[str] = []
+        if self.sasl_users:
+            listeners.append(f"SASL_PLAINTEXT://127.0.0.1:{node.sasl_port}")
+            advertised.append(f"SASL_PLAINTEXT://127.0.0.1:{node.sasl_port}")
+            protocols += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+            users = " ".join(f'user_{u}="{p}"' for u, p in self.sasl_users.items())
+            prefix = "listener.name.sasl_plaintext"
+            extra = [
+                "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+                f"{prefix}.plain.sasl.jaas.config="
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};",
+                f"{prefix}.scram-sha-256.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                f"{prefix}.scram-sha-512.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            ]
+        return [
+            f"listeners={','.join(listeners)}",
+            f"advertised.listeners={','.join(advertised)}",
+            f"listener.security.protocol.map={protocols}",
+            *extra,
+        ]
 
     def _properties(self, node: Node) -> str:
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.members)
@@ -176,11 +213,9 @@ class Cluster:
             "process.roles=broker,controller",
             f"node.id={node.node_id}",
             f"controller.quorum.voters={voters}",
-            f"listeners=PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{node.port}",
+            *self._listener_properties(node),
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             f"log.dirs={node.data_dir / 'data'}",
             "num.partitions=1",
             f"default.replication.factor={rf}",
@@ -229,12 +264,21 @@ class Cluster:
         cmd = self._java(
             node, "kafka.tools.StorageTool", "format", "-t", self.cluster_id,
             "-c", str(node.data_dir / "server.properties"), "--ignore-formatted",
+            *self._scram_args(),
         )
         result = subprocess.run(cmd, capture_output=True, check=False)
         if result.returncode != 0:
             raise BrokerError(
                 f"formatting KRaft storage failed: {result.stderr.decode(errors='replace')[-2000:]}"
             )
+
+    def _scram_args(self) -> list[str]:
+        """SCRAM credentials are bootstrapped into the KRaft metadata when storage is formatted."""
+        args: list[str] = []
+        for user, password in (self.sasl_users or {}).items():
+            for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+                args += ["--add-scram", f"{mechanism}=[name={user},password={password}]"]
+        return args
 
     def start_node(self, node: Node) -> None:
         self._format(node)
