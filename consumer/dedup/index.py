@@ -114,6 +114,14 @@ def query_hashes(sig: Signature) -> U64:
     return out
 
 
+def _check(h: U64) -> npt.NDArray[np.uint32]:
+    """The check byte of a cell: the low 8 bits of the hash (the bucket uses the high
+    bits), 0xFF folded into 0xFE so that no cell equals a marker."""
+    out: npt.NDArray[np.uint32] = (h & np.uint64(0xFF)).astype(np.uint32)
+    np.minimum(out, np.uint32(0xFE), out=out)
+    return out
+
+
 class _FullError(Exception):
     """An overflow chain ran past the table's padding: rebuild it bigger."""
 
@@ -121,9 +129,9 @@ class _FullError(Exception):
 class _BandTable:
     """Multimap 31-bit hash -> slot: bucketed open addressing with linear probing.
 
-    A cell is a check byte (``h % 255``, never 0xFF) and a 24-bit slot: 4 bytes
+    A cell is a check byte (see :func:`_check`) and a 24-bit slot: 4 bytes
     a band a story at load 1. Its bucket comes from the high bits of ``h``, so
-    a cell matching the check byte is a candidate with a 1/255 chance of being
+    a cell matching the check byte is a candidate with a ~1/255 chance of being
     another hash: hits are verified against the signatures by the caller.
 
     Invariant: a cell lives in the first bucket, from its home bucket on, that
@@ -157,15 +165,13 @@ class _BandTable:
 
     @staticmethod
     def _cells(h: U64, slot: int) -> npt.NDArray[np.uint32]:
-        out: npt.NDArray[np.uint32] = ((h % np.uint64(255)).astype(np.uint32) << _U24) | np.uint32(
-            slot
-        )
+        out: npt.NDArray[np.uint32] = (_check(h) << _U24) | np.uint32(slot)
         return out
 
     def lookup(self, h: U64) -> npt.NDArray[np.uint32]:
         """Slots of every cell whose check byte matches (with repeats and false hits)."""
         b = self._bucket(h)
-        check = (h % np.uint64(255)).astype(np.uint32)[:, None]
+        check = _check(h)[:, None]
         parts: list[npt.NDArray[np.uint32]] = []
         last = self._pairs.shape[0] - 1
         while True:
@@ -258,26 +264,27 @@ class _BandTable:
             if not keep.all():  # a story whose bands share a hash: one cell is enough
                 keys = keys[keep]
         h = keys >> _U32
-        cells = ((h % np.uint64(255)) << np.uint64(24)) | (keys & np.uint64(0xFFFFFFFF))
-        cells32 = cells.astype(np.uint32)
-        del cells, keys
+        cells = _check(h)
+        cells <<= _U24
+        cells |= keys.astype(np.uint32)  # the low 32 bits: the slot
+        del keys
         nb = max(64, int(h.size / (_W * _BUILD_LOAD)) + 1)
         while True:
             table = cls(nb)
             if not h.size:
                 return table
-            b = table._bucket(h)  # ascending
-            counts = np.bincount(b, minlength=table.nb)
-            rank = np.arange(h.size, dtype=np.intp) - (np.cumsum(counts) - counts)[b]
-            fit = rank < _W
-            table.cells[b[fit], rank[fit]] = cells32[fit]
-            table.live = table.used = int(np.count_nonzero(fit))
-            try:
-                for cell, home in zip(cells32[~fit].tolist(), b[~fit].tolist(), strict=True):
-                    table._insert_one(cell, home)
-            except _FullError:
+            # inserting in bucket order, a cell goes to the first free cell at or after
+            # its home bucket, i.e. pos[i] = max(home[i] * W, pos[i-1] + 1)
+            step = np.arange(h.size, dtype=np.intp)
+            pos = table._bucket(h) * _W - step
+            np.maximum.accumulate(pos, out=pos)
+            pos += step
+            del step
+            if int(pos[-1]) >= table.cells.size:
                 nb = nb * 3 // 2
                 continue
+            table.cells.reshape(-1)[pos] = cells
+            table.live = table.used = int(h.size)
             return table
 
 
@@ -666,14 +673,19 @@ class Index:
         slices bytes and fills the fingerprint / story / agency dicts.
         """
         index = cls(window_ms=window_ms, max_entries=max_entries)
+        changes = list(changes)
         live: dict[str, bytes] = {}
         dropped: list[bytes] = []
-        for key, value in changes:
-            old = live.pop(key, None)
-            if old is not None:
-                dropped.append(old)
-            if value is not None:
-                live[key] = value
+        if all(value is not None for _, value in changes):  # e.g. a compacted changelog
+            live = dict(changes)  # type: ignore[arg-type]
+        if len(live) < len(changes):  # tombstones or repeated keys: replay in order
+            live = {}
+            for key, value in changes:
+                old = live.pop(key, None)
+                if old is not None:
+                    dropped.append(old)
+                if value is not None:
+                    live[key] = value
         watermark: int | None = None
         for value in dropped:
             (t,) = _TIME.unpack_from(value, _TIME_OFFSET)
@@ -732,8 +744,13 @@ class Index:
             agency[slot] = vals[slot][HEAD_SIZE : HEAD_SIZE + alens[slot]].decode("utf-8")
         index._agency = agency
         index._by_key = dict(zip([v[1:17] for v in vals], range(n), strict=True))
-        for slot, story in enumerate([v[17:33] for v in vals]):
-            _link(index._by_story, story, slot)
+        stories = [v[17:33] for v in vals]
+        by_story: dict[bytes, int | list[int]] = dict(zip(stories, range(n), strict=True))
+        if len(by_story) < n:  # stories with several versions held
+            by_story = {}
+            for slot, story in enumerate(stories):
+                _link(by_story, story, slot)
+        index._by_story = by_story
         for slot, aid in enumerate(agency):
             if aid is not None:
                 _link(index._by_agency, aid, slot)
