@@ -89,35 +89,38 @@ OPTIONS: tuple[Option, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Validated worker settings. Build with :func:`load`, not directly."""
+    """Validated worker settings. Build with :func:`load`, not directly.
 
-    bootstrap_servers: str = "127.0.0.1:9092"
-    input_topics: str = "wire.raw"
-    output_topic: str = "wire.stories"
-    duplicates_topic: str = "wire.duplicates"
-    dead_letter_topic: str = "wire.dlq"
-    state_topic: str = "wirefeed.state"
-    group_id: str = "wirefeed"
-    session_timeout_ms: int = 10_000
-    processing_guarantee: Guarantee = "exactly_once"
-    commit_interval_ms: int = 100
-    retention_hours: float = 72.0
-    max_entries: int = 2_000_000
-    max_in_flight: int = 2000
-    max_record_bytes: int = 2 * 1024 * 1024
-    metrics_host: str = "0.0.0.0"
-    metrics_port: int = 9108
-    log_level: str = "info"
-    shutdown_timeout_s: float = 20.0
-    transactional_id_prefix: str = ""
-    security_protocol: SecurityProtocol = "PLAINTEXT"
-    sasl_mechanism: SaslMechanism = "PLAIN"
-    sasl_username: str = ""
-    sasl_password: str = ""
-    ssl_cafile: str = ""
-    ssl_certfile: str = ""
-    ssl_keyfile: str = ""
-    ssl_password: str = ""
+    No defaults here: they live once, in :data:`OPTIONS`.
+    """
+
+    bootstrap_servers: str
+    input_topics: str
+    output_topic: str
+    duplicates_topic: str
+    dead_letter_topic: str
+    state_topic: str
+    group_id: str
+    session_timeout_ms: int
+    processing_guarantee: Guarantee
+    commit_interval_ms: int
+    retention_hours: float
+    max_entries: int
+    max_in_flight: int
+    max_record_bytes: int
+    metrics_host: str
+    metrics_port: int
+    log_level: str
+    shutdown_timeout_s: float
+    transactional_id_prefix: str
+    security_protocol: SecurityProtocol
+    sasl_mechanism: SaslMechanism
+    sasl_username: str
+    sasl_password: str
+    ssl_cafile: str
+    ssl_certfile: str
+    ssl_keyfile: str
+    ssl_password: str
 
     @property
     def topics(self) -> list[str]:
