@@ -86,6 +86,8 @@ async def test_routes_stories_duplicates_and_poison(
     assert 'wirefeed_duplicates_total{reason="exact"} 2.0' in body
     assert 'wirefeed_dead_letters_total{reason="too_large"} 1.0' in body
     assert 'wirefeed_transactions_total{outcome="committed"}' in body
+    # every record was parsed once and timed (the warm-up does not count)
+    assert "wirefeed_parse_duration_seconds_count 7.0" in body
 
 
 def _get(port: int, path: str) -> tuple[int, str]:
