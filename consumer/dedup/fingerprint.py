@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +46,12 @@ _B_BITS_COLLISION = 1.0 / 65536.0
 _WORD = re.compile(r"\w+")
 _NUMBER = re.compile(r"\d(?:[\d.,]*\d)?")
 _CAPITALISED = re.compile(r"\b[^\W\d_][\w'’-]*")
+_CAPITALISED_AT = re.compile(r"[^\W\d_][\w'’-]*")
+_LETTER = re.compile(r"[^\W\d_]")
+_WORD_CHAR = re.compile(r"\w")
+_TOKEN_CHAR = re.compile(r"[\w'’-]")
+_JOINERS = frozenset("'’-")
+_LATIN1_CAPITAL = re.compile(r"\b[A-ZÀ-ÖØ-Þ]")  # the Latin-1 letters with str.isupper()
 
 Signature = npt.NDArray[np.uint16]
 
@@ -70,7 +77,8 @@ def shingles(normalized_text: str) -> list[str]:
     words = _WORD.findall(normalized_text)
     if len(words) < SHINGLE:
         return words or [normalized_text]
-    return [" ".join(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)]
+    trigrams = zip(words, words[1:], words[2:], strict=False)  # SHINGLE = 3
+    return [f"{a} {b} {c}" for a, b, c in trigrams]
 
 
 def signature(tokens: list[str]) -> Signature:
@@ -107,6 +115,47 @@ def fact_hash(token: str, occurrence: int = 1) -> int:
     return zlib.crc32(f"{token}\x00{occurrence}".encode())
 
 
+def _latin1_capitals(text: str) -> bool:
+    """Whether every upper-case letter of ``text`` is in Latin-1, where
+    :data:`_LATIN1_CAPITAL` finds exactly the letters ``str.isupper()`` accepts."""
+    return text.isascii() or not any(c > "\xff" and c.isupper() for c in set(text))
+
+
+def _token_start(text: str, pos: int) -> bool:
+    """Whether a left-to-right scan of :data:`_CAPITALISED` starts a match at ``pos``
+    (a letter after a word boundary): not if an earlier match runs through it, which
+    can only happen across an apostrophe or hyphen ("l'Oréal", "abc-Def")."""
+    if pos == 0 or text[pos - 1] not in _JOINERS:
+        return True
+    start = pos
+    while start > 0 and _TOKEN_CHAR.match(text, start - 1) is not None:
+        start -= 1
+    # a letter in that run with a non-word character (or the run start) before it starts
+    # a match that extends through pos
+    for i in range(start, pos):
+        if _LETTER.match(text, i) is not None and (
+            i == start or _WORD_CHAR.match(text, i - 1) is None
+        ):
+            return False
+    return True
+
+
+def _capitalised(text: str) -> Iterator[tuple[int, str]]:
+    """(start, token) of the matches of :data:`_CAPITALISED` whose first letter is
+    upper case. Fast path: visit only the capitals (the common case: no upper-case
+    letter beyond Latin-1), not every lower-case word."""
+    if _latin1_capitals(text):
+        for m in _LATIN1_CAPITAL.finditer(text):
+            pos = m.start()
+            if _token_start(text, pos):
+                yield pos, _CAPITALISED_AT.match(text, pos).group()  # type: ignore[union-attr]
+        return
+    for m in _CAPITALISED.finditer(text):
+        tok = m.group()
+        if tok[0].isupper():
+            yield m.start(), tok
+
+
 def facts(body_text: str) -> tuple[npt.NDArray[np.uint32], dict[int, tuple[str, int]]]:
     """Sorted fact hashes (a multiset: the k-th occurrence hashes with k), and the
     entity words behind them (numbers have none, so they are never typo-matched).
@@ -119,13 +168,12 @@ def facts(body_text: str) -> tuple[npt.NDArray[np.uint32], dict[int, tuple[str, 
     words: dict[int, tuple[str, int]] = {}
     hashes: list[int] = []
     seen: dict[str, int] = {}
-    for m in _NUMBER.finditer(body_text):
-        token = "#" + re.sub(r"\D", "", m.group())
+    for num in _NUMBER.findall(body_text):
+        token = "#" + num.replace(".", "").replace(",", "")  # a match holds \d . , only
         seen[token] = k = seen.get(token, 0) + 1
         hashes.append(fact_hash(token, k))
-    for m in _CAPITALISED.finditer(body_text):
-        tok = m.group()
-        if len(tok) < 2 or not tok[0].isupper() or _sentence_start(body_text, m.start()):
+    for pos, tok in _capitalised(body_text):
+        if len(tok) < 2 or _sentence_start(body_text, pos):
             continue
         folded = tok.casefold()
         seen[folded] = k = seen.get(folded, 0) + 1
