@@ -182,7 +182,7 @@ async def test_resend_on_another_replicas_partition_is_caught(
         await kafka.produce(topics.input, [seed.replace(b"/mau/DP/he", b"/xy/DP/ab")],
                             partition=1)
         (dup,) = await kafka.consume_all(topics.duplicates, expected=1)
-    assert original.partition == 0
+    assert _headers(original)["wirefeed-source-partition"] == b"0"
     assert _headers(dup)["wirefeed-source-partition"] == b"1"
     event = orjson.loads(dup.value)
     assert event["duplicate_of"] == orjson.loads(original.value)["event_id"]
