@@ -109,8 +109,8 @@ def band_hashes(sigs: npt.NDArray[np.uint16]) -> U64:
 def query_hashes(sig: Signature) -> U64:
     """The 42 band hashes of one signature (same values as :func:`band_hashes`, fewer ops)."""
     raw = np.ascontiguousarray(sig, dtype="<u2").view(np.uint8)
-    keys = np.concatenate((raw, _BAND_BYTES))[_BAND_GATHER].view("<u8")
-    out: U64 = (keys.astype(np.uint64) * _GOLD) >> _U33
+    keys = np.concatenate((raw, _BAND_BYTES))[_BAND_GATHER].view(np.uint64)
+    out: U64 = (keys * _GOLD) >> _U33
     return out
 
 
@@ -179,7 +179,9 @@ class _BandTable:
             hit = (rows >> _U24) == check
             if hit.any():
                 parts.append(rows[hit] & _SLOT)
-            more = ~(rows == _EMPTY).any(axis=1)
+            more = rows.max(axis=1) != _EMPTY  # no empty cell: the chain goes on
+            if not more.any():
+                break
             more &= b < last
             if not more.any():
                 break
@@ -444,15 +446,18 @@ class Index:
         found = self._table.lookup(query_hashes(sig))
         if not found.size:
             return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-        slots = np.unique(found).astype(np.intp)
-        # check-byte collisions, and slots freed or reused since: keep true band matches
-        eq = self._sigs[slots] == sig[None, :]
+        # check-byte collisions (~1 a query): keep slots with a band truly equal
+        eq = self._sigs[found] == sig
         ok = eq[:, : BANDS * ROWS].reshape(-1, BANDS, ROWS).all(axis=2).any(axis=1)
-        ok &= self._live[slots]
+        if not ok.any():
+            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+        slots, first = np.unique(found[ok].astype(np.intp), return_index=True)
+        eq = eq[ok][first]
+        keep = self._live[slots]
         if min_time_ms is not None:
-            ok &= self._time[slots] >= min_time_ms
-        counts: Slots = np.count_nonzero(eq[ok], axis=1)
-        return slots[ok], counts
+            keep &= self._time[slots] >= min_time_ms
+        counts: Slots = np.count_nonzero(eq[keep], axis=1)
+        return slots[keep], counts
 
     def entry(self, slot: int) -> StateEntry:
         """The held entry in ``slot`` (as found by :meth:`scan`)."""
