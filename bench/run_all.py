@@ -83,9 +83,12 @@ def machine() -> dict[str, Any]:
 # --- core benches (other engineers' scripts, run unchanged) ---------------------
 _PARSE_ROW = re.compile(r"^(?P<name>.+?)\s+(?P<n>\d+)\s+(?P<kib>[\d.]+)\s+(?P<floor>\d+)\s+"
                         r"(?P<rate>\d+)\s+(?P<ratio>\d+)x\s*$")
-_SCALE_ROW = re.compile(r"^\s*(?P<held>\d{4,})\s+(?P<restore>[\d.]+)\s+(?P<ram>-?\d+)\s+"
-                        r"(?P<exact>[\d.]+)\s+(?P<lookup>[\d.]+)\s+(?P<xexact>\d+)\s+"
-                        r"(?P<cands>[\d.]+)\s+(?P<rate>\d+)\s*$")
+# bench_dedup_scale.py's columns, by header label: its table gains columns as
+# its owner extends it, so rows are read by label, not by position
+_SCALE_COLS = (("held", "held"), ("restore s", "restore_s"), ("RAM B/story", "ram_bytes_per_story"),
+               ("arrays B", "array_bytes_per_story"), ("exact µs", "exact_us"),
+               ("lookup µs", "lookup_us"), ("x exact", "x_exact"), ("cands", "candidates"),
+               ("stories/s", "stories_per_s"))
 _FEATURES = re.compile(r"features.*?:\s*([\d.]+)\s*µs/story")
 
 
@@ -126,15 +129,24 @@ def core_dedup_scale(quick: bool) -> dict[str, Any]:
     else:
         out, took, rc = run_script([str(BENCH / "bench_dedup_scale.py")], 420)
     rows = []
+    cols: list[str] = []
     for line in out.splitlines():
-        m = _SCALE_ROW.match(line)
-        if m:
-            rate = int(m["rate"])
-            rows.append({"held": int(m["held"]), "restore_s": float(m["restore"]),
-                         "ram_bytes_per_story": int(m["ram"]), "exact_us": float(m["exact"]),
-                         "lookup_us": float(m["lookup"]), "candidates": float(m["cands"]),
-                         "stories_per_s": rate,
-                         "us_per_story": round(1e6 / rate, 1) if rate else None})
+        if line.split()[:1] == ["held"]:
+            found = sorted((line.find(label), key) for label, key in _SCALE_COLS
+                           if line.find(label) >= 0)
+            cols = [key for _, key in found]
+            continue
+        nums = line.split()
+        if not cols or len(nums) != len(cols) or not nums[0].isdigit():
+            continue
+        try:
+            row: dict[str, Any] = {k: float(v) for k, v in zip(cols, nums, strict=True)}
+        except ValueError:
+            continue
+        row["held"] = int(row["held"])
+        rate = row.get("stories_per_s") or 0
+        row["us_per_story"] = round(1e6 / rate, 1) if rate else None
+        rows.append(row)
     feats = _FEATURES.search(out)
     return {"rows": rows, "features_us": float(feats.group(1)) if feats else None,
             "seconds": round(took, 1), "returncode": rc, "stdout": out}
@@ -256,11 +268,12 @@ def print_core(core: dict[str, Any]) -> None:
     if scale.get("rows"):
         print(f"\ncore: dedup at scale (bench_dedup_scale.py); features "
               f"{scale.get('features_us')} µs/story")
-        print(f"  {'held':>9s} {'lookup µs':>10s} {'µs/story':>9s} {'B/story':>8s} "
+        print(f"  {'held':>9s} {'lookup µs':>10s} {'µs/story':>9s} {'RAM B/story':>11s} "
               f"{'restore s':>10s}")
         for r in scale["rows"]:
-            print(f"  {r['held']:>9,} {r['lookup_us']:>10.1f} {r['us_per_story']:>9.1f} "
-                  f"{r['ram_bytes_per_story']:>8} {r['restore_s']:>10.2f}")
+            print(f"  {r['held']:>9,} {r.get('lookup_us', 0):>10.1f} "
+                  f"{r.get('us_per_story') or 0:>9.1f} {r.get('ram_bytes_per_story', 0):>11.0f} "
+                  f"{r.get('restore_s', 0):>10.2f}")
     for name in ("parse", "dedup_scale"):
         part = core.get(name) or {}
         if part and (part.get("returncode") or not part.get("rows")):
