@@ -478,6 +478,30 @@ class WorkerProcess:
                 raise RuntimeError(f"worker not ready: {tail}")
             await asyncio.sleep(0.2)
 
+    def processing(self) -> dict[str, float]:
+        """The worker's own processing-time histogram: cumulative counts by bucket, sum, count.
+
+        Differenced per load step it tells utilisation (seconds of processing
+        per second) and how many records took long (an index rebuild, a GC, or
+        CPU taken by other processes), which explains a latency tail.
+        """
+        out: dict[str, float] = {}
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            return out
+        for line in text.splitlines():
+            if line.startswith("wirefeed_processing_duration_seconds"):
+                name, _, value = line.rpartition(" ")
+                if "_bucket" in name:
+                    out[name.split('le="')[1].split('"')[0]] = float(value)
+                elif name.endswith("_sum"):
+                    out["sum"] = float(value)
+                elif name.endswith("_count"):
+                    out["count"] = float(value)
+        return out
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -501,7 +525,9 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
 
 async def latency_steps(bootstrap: str, src: str, names: dict[str, str], partitions: int,
                         values: Sequence[bytes], loads: Sequence[int], step_s: float,
-                        drain_s: float) -> list[dict[str, Any]]:
+                        drain_s: float,
+                        scrape: Callable[[], dict[str, float]] | None = None,
+                        ) -> list[dict[str, Any]]:
     """Offer each load for ``step_s``; added latency = receive time - input CreateTime.
 
     The output event carries its input's partition and offset in headers; the
@@ -573,6 +599,8 @@ async def latency_steps(bootstrap: str, src: str, names: dict[str, str], partiti
         await offer(50, 1.0)  # warm-up: first fetches, first transactions
         await asyncio.sleep(1.0)
         for rate in loads:
+            before = await asyncio.to_thread(scrape) if scrape else {}
+            scraped_at = time.monotonic()
             keys = await offer(rate, step_s)
             for _ in range(int(drain_s * 10)):  # the reader task fills `received`
                 if all(k in received for k in keys):
@@ -582,9 +610,18 @@ async def latency_steps(bootstrap: str, src: str, names: dict[str, str], partiti
             missing = sum(1 for k in keys if k not in received)
             row = {"offered_per_s": rate, "records": len(keys), "undelivered": missing,
                    **percentiles(lat)}
+            after = await asyncio.to_thread(scrape) if scrape else {}
+            if before and after:
+                delta = {k: after[k] - before.get(k, 0.0) for k in after}
+                n = delta.get("count", 0.0)
+                took = time.monotonic() - scraped_at
+                row["worker_busy"] = round(delta.get("sum", 0.0) / took, 2)  # processing s/s
+                row["slow_records"] = {f">{le}s": int(n - delta.get(le, n))
+                                       for le in ("0.01", "0.05")}
             results.append(row)
             print(f"    load {rate:>5}/s: {len(keys)} records, p50 {row['p50']} ms, "
-                  f"p99 {row['p99']} ms, max {row['max']} ms, undelivered {missing}",
+                  f"p99 {row['p99']} ms, max {row['max']} ms, undelivered {missing}, "
+                  f"worker busy {row.get('worker_busy')}, slow {row.get('slow_records')}",
                   flush=True)
             await asyncio.sleep(0.5)
     finally:

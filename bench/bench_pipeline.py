@@ -235,7 +235,7 @@ async def broker_benches(bootstrap: str, args: argparse.Namespace) -> dict[str, 
                 await proc.wait_ready()
                 latency[mode] = await bb.latency_steps(
                     bootstrap, lsrc, names, PARTITIONS, lat_values, args.loads, args.step_s,
-                    args.drain_s)
+                    args.drain_s, scrape=proc.processing)
             finally:
                 proc.stop()
 
@@ -277,11 +277,15 @@ def print_tables(res: dict[str, Any]) -> None:
     if res["latency_ms"]:
         print("\nadded latency (ms): input CreateTime -> visible to a read_committed consumer")
         print(f"  {'mode':5s} {'offered/s':>9s} {'records':>8s} {'p50':>8s} {'p99':>8s} "
-              f"{'max':>8s} {'late':>6s}")
+              f"{'max':>8s} {'late':>6s} {'busy':>5s} {'>10ms':>6s}")
         for mode, rows in res["latency_ms"].items():
             for row in rows:
+                slow = (row.get("slow_records") or {}).get(">0.01s", "-")
                 print(f"  {mode:5s} {row['offered_per_s']:>9} {row['records']:>8} "
-                      f"{row['p50']:>8} {row['p99']:>8} {row['max']:>8} {row['undelivered']:>6}")
+                      f"{row['p50']:>8} {row['p99']:>8} {row['max']:>8} {row['undelivered']:>6} "
+                      f"{row.get('worker_busy', '-'):>5} {slow:>6}")
+        print("  late = not visible within the drain time; busy = worker processing s per s; "
+              ">10ms = records whose processing took over 10 ms")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
