@@ -122,10 +122,6 @@ def _check(h: U64) -> npt.NDArray[np.uint32]:
     return out
 
 
-class _FullError(Exception):
-    """An overflow chain ran past the table's padding: rebuild it bigger."""
-
-
 class _BandTable:
     """Multimap 31-bit hash -> slot: bucketed open addressing with linear probing.
 
@@ -142,11 +138,11 @@ class _BandTable:
     costs a second round.
     """
 
-    def __init__(self, nbuckets: int = 64) -> None:
+    def __init__(self, nbuckets: int = 64, pad: int = _PAD) -> None:
         self.nb = nbuckets
-        self.cells = np.full((nbuckets + _PAD, _W), _EMPTY, dtype=np.uint32)
+        self.cells = np.full((nbuckets + pad, _W), _EMPTY, dtype=np.uint32)
         self._pairs = np.lib.stride_tricks.as_strided(
-            self.cells, shape=(nbuckets + _PAD - 1, 2 * _W), strides=(_W * 4, 4), writeable=False
+            self.cells, shape=(nbuckets + pad - 1, 2 * _W), strides=(_W * 4, 4), writeable=False
         )
         self.live = 0  # cells holding an entry
         self.used = 0  # cells not empty (live + tombstones)
@@ -192,7 +188,7 @@ class _BandTable:
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def insert(self, slot: int, h: U64) -> None:
-        """Add one story's cells (``h`` without repeats). Raises :class:`_FullError`."""
+        """Add one story's cells (``h`` without repeats)."""
         cells = self._cells(h, slot)
         b = self._bucket(h)
         rows = self.cells[b]
@@ -209,18 +205,28 @@ class _BandTable:
             self._insert_one(cell, home)
 
     def _insert_one(self, cell: int, bucket: int) -> None:
-        while bucket < self.cells.shape[0]:
-            row = self.cells[bucket]
-            free = np.flatnonzero(row >= _TOMB)
+        """Put one cell in the first free cell from ``bucket`` on (64 buckets a step)."""
+        while True:
+            flat = self.cells.reshape(-1)
+            block = flat[bucket * _W : (bucket + 64) * _W]
+            free = np.flatnonzero(block >= _TOMB)
             if free.size:
-                p = int(free[0])
-                if row[p] == _EMPTY:
+                at = bucket * _W + int(free[0])
+                if flat[at] == _EMPTY:
                     self.used += 1
-                row[p] = cell
+                flat[at] = cell
                 self.live += 1
                 return
-            bucket += 1
-        raise _FullError
+            bucket += block.size // _W
+            if bucket >= self.cells.shape[0]:
+                self._grow_pad()
+
+    def _grow_pad(self) -> None:
+        """Lengthen the overflow area past the last home bucket (a very long chain)."""
+        pad = self.cells.shape[0] - self.nb
+        grown = _BandTable(self.nb, 2 * pad)
+        grown.cells[: self.cells.shape[0]] = self.cells
+        self.cells, self._pairs = grown.cells, grown._pairs
 
     def delete(self, slot: int, h: U64) -> None:
         """Remove one story's cells (``h`` as given to :meth:`insert`)."""
@@ -270,24 +276,21 @@ class _BandTable:
         cells <<= _U24
         cells |= keys.astype(np.uint32)  # the low 32 bits: the slot
         del keys
-        nb = max(64, int(h.size / (_W * _BUILD_LOAD)) + 1)
-        while True:
-            table = cls(nb)
-            if not h.size:
-                return table
-            # inserting in bucket order, a cell goes to the first free cell at or after
-            # its home bucket, i.e. pos[i] = max(home[i] * W, pos[i-1] + 1)
-            step = np.arange(h.size, dtype=np.intp)
-            pos = table._bucket(h) * _W - step
-            np.maximum.accumulate(pos, out=pos)
-            pos += step
-            del step
-            if int(pos[-1]) >= table.cells.size:
-                nb = nb * 3 // 2
-                continue
-            table.cells.reshape(-1)[pos] = cells
-            table.live = table.used = int(h.size)
+        table = cls(max(64, int(h.size / (_W * _BUILD_LOAD)) + 1))
+        if not h.size:
             return table
+        # inserting in bucket order, a cell goes to the first free cell at or after
+        # its home bucket, i.e. pos[i] = max(home[i] * W, pos[i-1] + 1)
+        step = np.arange(h.size, dtype=np.intp)
+        pos = table._bucket(h) * _W - step
+        np.maximum.accumulate(pos, out=pos)
+        pos += step
+        del step
+        if int(pos[-1]) >= table.cells.size:  # a long chain at the end (many equal bands)
+            table = cls(table.nb, int(pos[-1]) // _W + 1 - table.nb + _PAD)
+        table.cells.reshape(-1)[pos] = cells
+        table.live = table.used = int(h.size)
+        return table
 
 
 @dataclass(frozen=True, slots=True)
@@ -601,10 +604,7 @@ class Index:
         heapq.heappush(self._heap, item)
         self._advance(entry.event_time_ms)
         table = self._table
-        try:
-            table.insert(slot, np.unique(query_hashes(self._sigs[slot])))
-        except _FullError:
-            table.used = table.capacity  # rebuild below, with this entry
+        table.insert(slot, np.unique(query_hashes(self._sigs[slot])))
         if table.used > _MAX_LOAD * table.capacity:
             self._table = _BandTable.build(
                 np.flatnonzero(self._live[: len(self._agency)]), self._sigs

@@ -273,3 +273,114 @@ def test_restore_from_changelog_gives_the_same_decisions(seed: list[str]) -> Non
         b = Pipeline(restored, parser=parse_record).process(rec).event
         c = Pipeline(replay, parser=parse_record).process(rec).event
         assert a == b == c
+
+
+# -- column store, band table and feature fast paths ---------------------------
+
+
+def _random_entry(rng: np.random.Generator, i: int, base: np.ndarray) -> StateEntry:
+    sig = base[rng.integers(0, len(base))].copy()
+    redraw = rng.random(128) < 0.8
+    sig[redraw] = rng.integers(0, 1 << 16, int(redraw.sum()), dtype=np.uint16)
+    facts = np.unique(rng.integers(0, 1 << 32, int(rng.integers(0, 40)), dtype=np.uint32))
+    return StateEntry(
+        i.to_bytes(16, "little"), f"{int(rng.integers(0, 300)):032x}", f"{i:032x}",
+        int(rng.integers(-10**6, 10**6)), sig, int(rng.integers(1, 500)), facts,
+        agency_id=None if rng.random() < 0.5 else f"a{rng.integers(0, 50)}",
+        version=None if rng.random() < 0.5 else int(rng.integers(0, 9)),
+        flags=int(rng.integers(0, 8)),
+    )
+
+
+def test_index_matches_a_brute_force_model_live_and_restored() -> None:
+    from consumer.dedup.index import band_keys
+
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 1 << 16, (40, 128), dtype=np.uint16)
+    index = Index(max_entries=10**9)
+    model: dict[bytes, StateEntry] = {}
+    log: list[tuple[str, bytes | None]] = []
+    for step in range(4000):
+        if model and rng.random() < 0.45:
+            fp = list(model)[int(rng.integers(0, len(model)))]
+            index.remove(fp)
+            del model[fp]
+            log.append((fp.hex(), None))
+        else:
+            i = int(rng.integers(0, 3000)) if rng.random() < 0.2 else 10**6 + step
+            e = _random_entry(rng, i, base)
+            index.add(e)
+            model.pop(e.fingerprint, None)
+            model[e.fingerprint] = e
+            log.append((e.key, e.encode()))
+    restored = Index.restore(log, max_entries=10**9)
+    oldest: list[list[bytes]] = []
+    for idx in (index, restored):
+        assert len(idx) == len(model)
+        for _ in range(30):
+            sig = _random_entry(rng, 0, base).signature
+            keys = band_keys(sig[None, :])[0]
+            want = sorted(fp for fp, e in model.items()
+                          if (band_keys(e.signature[None, :])[0] == keys).any())
+            assert sorted(h.entry.fingerprint for h in idx.candidates(sig)) == want
+        for fp, e in model.items():
+            got = idx.get(fp)
+            assert got is not None
+            assert (got.story_id, got.event_id, got.event_time_ms, got.agency_id, got.version,
+                    got.flags, got.shingle_count) == (e.story_id, e.event_id, e.event_time_ms,
+                                                      e.agency_id, e.version, e.flags,
+                                                      e.shingle_count)
+            assert np.array_equal(got.signature, e.signature)
+            assert np.array_equal(got.facts, e.facts)
+        versions: dict[str, list[StateEntry]] = {}
+        for e in model.values():
+            versions.setdefault(e.story_id, []).append(e)
+        for sid, es in versions.items():
+            assert idx.latest_event(sid) == es[-1].event_id
+        oldest.append([idx._fp[slot].tobytes() for _, _, slot in idx._oldest()])
+    assert oldest[0] == oldest[1]
+
+
+def test_band_table_survives_many_equal_bands() -> None:
+    rng = np.random.default_rng(5)
+    sig = rng.integers(0, 1 << 16, 128, dtype=np.uint16)
+    index = Index()
+    log: list[tuple[str, bytes | None]] = []
+    for i in range(2000):  # one bucket's chain runs far past its neighbours
+        s = sig.copy()
+        if i % 2:
+            s[rng.integers(0, 128, 5)] = 7
+        e = StateEntry(i.to_bytes(16, "little"), f"{i:032x}", f"{i:032x}", i, s, 10,
+                       np.zeros(0, np.uint32))
+        index.add(e)
+        log.append((e.key, e.encode()))
+    assert len(index.candidates(sig)) == 2000
+    for i in range(0, 2000, 3):
+        fp = i.to_bytes(16, "little")
+        index.remove(fp)
+        log.append((fp.hex(), None))
+    assert len(index.candidates(sig)) == len(index) == 1333
+    assert len(Index.restore(log).candidates(sig)) == 1333
+
+
+def test_restore_rejects_corrupt_entries(seed: list[str]) -> None:
+    text = " ".join(seed)
+    f = features(text.casefold(), text)
+    data = StateEntry(f.fingerprint, "ab" * 16, "cd" * 16, 0, f.signature, 1, f.facts).encode()
+    with pytest.raises(ValueError, match="length"):
+        Index.restore([("k", data[:-1])])
+    with pytest.raises(ValueError, match="format"):
+        Index.restore([("k", b"\x09" + data[1:])])
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["abc-Def l'Oréal O'Neil 5-Abc _Xy Über Öl. Straße ÅRHUS", "Ǆemal and Ωmega in Ἀθῆναι, Ǆ",
+     "x ’Tis a-B-c said. The Bank  „Deutsche Bank“ (Reuters) 1,5 1.5 15"],
+)
+def test_fact_fast_path_equals_the_plain_scan(text: str) -> None:
+    from consumer.dedup import fingerprint as fpm
+
+    plain = [(m.start(), m.group()) for m in fpm._CAPITALISED.finditer(text)
+             if m.group()[0].isupper()]
+    assert list(fpm._capitalised(text)) == plain
