@@ -1,0 +1,54 @@
+"""The derived-field shortcuts in consumer.enrich/consumer.text give the plain results."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from consumer.enrich import _classifier, _identifier, find_isins
+from consumer.text import casefold
+
+FOLD_SAMPLES = [
+    "",
+    "plain ascii ONLY",
+    "Straße, ÄRGER über Österreich „Zitat“ – ẞ µ ſ",
+    "ΣΑΣ σς İstanbul ǅ ᾈ ﬀ Ꭰ 𐐀 \ud800",
+    "Ünïcödé only ÀÉÎÕÜ",
+]
+
+
+@pytest.mark.parametrize("text", FOLD_SAMPLES)
+def test_casefold_equals_str_casefold(text: str) -> None:
+    assert casefold(text) == text.casefold()
+    assert casefold(text, text.encode("utf-8", "surrogatepass")) == text.casefold()
+
+
+def test_casefold_replacements_never_feed_each_other() -> None:
+    # what casefold() relies on: every character of a folding folds to itself,
+    # and no character but the space folds to (something with) a space
+    for cp in range(sys.maxunicode + 1):
+        folded = chr(cp).casefold()
+        assert all(ch.casefold() == ch for ch in folded), hex(cp)
+        assert cp == 0x20 or " " not in folded, hex(cp)
+
+
+LANG_SAMPLES = [
+    "Die Bundesregierung will die Förderung von Elektroautos deutlich ausweiten.",
+    "The company said on Tuesday it would cut 1,200 jobs in Europe by next year.",
+    "Le gouvernement a annoncé mardi une nouvelle réforme des retraites.",
+    "Правительство объявило о новых мерах поддержки экономики.",
+    "12345 67890 !!!",
+    "ab",
+]
+
+
+@pytest.mark.parametrize("text", LANG_SAMPLES)
+def test_classifier_label_is_py3langid_label(text: str) -> None:
+    assert _classifier().classify(text) == _identifier().classify(text)[0]
+
+
+def test_find_isins_with_a_shared_encoding() -> None:
+    text = "Aktie DE0007164600\nund US0378331005 sowie XX0000000000"
+    spaced = text.replace("\n", " ")
+    assert find_isins(text, spaced.encode()) == find_isins(text) == ("DE0007164600", "US0378331005")
