@@ -187,3 +187,24 @@ async def test_resend_on_another_replicas_partition_is_caught(
     event = orjson.loads(dup.value)
     assert event["duplicate_of"] == orjson.loads(original.value)["event_id"]
     assert event["reason"] == "exact"
+
+
+async def test_input_topics_by_pattern(
+    kafka: KafkaHelper, unique_name: Callable[[str], str], shared_dir: Path
+) -> None:
+    """WIREFEED_INPUT_TOPICS=^regex subscribes to every matching topic, one event per record."""
+    from tests.corpus import reuters_wire
+
+    topics = await make_topics(kafka, unique_name)
+    prefix = unique_name("feeds")
+    for agency in ("dpa", "reuters"):
+        await kafka.create_topic(f"{prefix}.{agency}")
+    settings = topics.settings(kafka.bootstrap, unique_name("g"),
+                               input_topics=f"^{prefix.replace('.', chr(92) + '.')}\\..*")
+    seed = _seed(shared_dir)
+    async with InProcessWorker(settings):
+        await kafka.produce(f"{prefix}.dpa", [seed])
+        await kafka.produce(f"{prefix}.reuters", reuters_wire(1))
+        out = await kafka.consume_all(topics.output, expected=2)
+    sources = sorted(_headers(r)["wirefeed-source-topic"].decode() for r in out)
+    assert sources == [f"{prefix}.dpa", f"{prefix}.reuters"]
