@@ -195,13 +195,22 @@ class _BandTable:
         free = rows >= _TOMB
         pos = free.argmax(axis=1)
         flat = b * _W + pos
-        if free.any(axis=1).all() and np.unique(flat).size == flat.size:
-            was_empty = rows[np.arange(b.size), pos] == _EMPTY
-            self.cells.reshape(-1)[flat] = cells
-            self.used += int(np.count_nonzero(was_empty))
-            self.live += int(cells.size)
+        # Vectorised for every cell whose home bucket has room and is not also
+        # another cell's target; only the rest walk the chain one by one. At the
+        # table's working load a full bucket among 42 homes is the rule, not the
+        # exception, so an all-or-nothing fast path would almost never apply.
+        roomy = np.flatnonzero(free.any(axis=1))
+        _, first = np.unique(flat[roomy], return_index=True)
+        fast = roomy[first]
+        was_empty = rows[fast, pos[fast]] == _EMPTY
+        self.cells.reshape(-1)[flat[fast]] = cells[fast]
+        self.used += int(np.count_nonzero(was_empty))
+        self.live += int(fast.size)
+        if fast.size == cells.size:
             return
-        for cell, home in zip(cells.tolist(), b.tolist(), strict=True):
+        rest = np.ones(cells.size, dtype=bool)
+        rest[fast] = False
+        for cell, home in zip(cells[rest].tolist(), b[rest].tolist(), strict=True):
             self._insert_one(cell, home)
 
     def _insert_one(self, cell: int, bucket: int) -> None:
