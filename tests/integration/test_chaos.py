@@ -205,3 +205,41 @@ async def test_at_least_once_mode_loses_nothing_and_replays_keep_their_ids(
               for r in await kafka.consume_all(topics.input, expected=len(values))}
     assert inputs <= set(seen), f"{len(inputs - set(seen))} records lost"
     assert all(len(event_ids) == 1 for event_ids in ids.values()), "a replay changed its event id"
+
+
+async def test_frozen_zombie_is_fenced(
+    kafka: KafkaHelper, unique_name: Callable[[str], str], tmp_path: Path,
+) -> None:
+    """The KIP-447 case without KIP-447: a worker frozen (SIGSTOP) mid-transaction loses
+    its partitions to another; when it wakes up (SIGCONT) its transactions are fenced
+    by the per-partition transactional ids, so nothing it had in flight is committed twice."""
+    import signal
+
+    topics = await make_topics(kafka, unique_name, partitions=PARTITIONS)
+    env = topics.env(kafka.bootstrap, unique_name("g"), session_timeout_ms="6000",
+                     commit_interval_ms="1000")  # long transactions: likely open when frozen
+    values = reuters_wire(3000, start=18000)
+    zombie = WorkerProcess(env, tmp_path / "zombie.log").start()
+    successor = WorkerProcess(env, tmp_path / "successor.log")
+    feeder = asyncio.create_task(_stream(kafka, topics.input, values, seconds=15))
+    try:
+        await zombie.wait_ready()
+        await asyncio.sleep(4)
+        assert zombie.proc is not None
+        zombie.proc.send_signal(signal.SIGSTOP)
+        successor.start()
+        await successor.wait_ready()
+        await asyncio.sleep(8)  # the successor owns everything and has fenced the zombie
+        zombie.proc.send_signal(signal.SIGCONT)
+        await feeder
+        seen = await _wait_all_accounted(kafka, topics, len(values))
+        assert zombie.proc.poll() is None, "a fenced worker recovers, it does not exit"
+    finally:
+        feeder.cancel()
+        if zombie.proc is not None and zombie.proc.poll() is None:
+            zombie.proc.send_signal(signal.SIGCONT)
+        zombie.ensure_stopped()
+        successor.ensure_stopped()
+    inputs = {(r.partition, r.offset)
+              for r in await kafka.consume_all(topics.input, expected=len(values))}
+    _assert_exactly_once(seen, inputs)
