@@ -181,3 +181,44 @@ def test_headline_only_is_missing_body() -> None:
     with pytest.raises(ParseError) as info:
         dpa_afx.parse_text("KIEW (dpa-AFX) - ", dpa_afx.Draft(format="dpa_afx", body=[]))
     assert info.value.reason is Reason.MISSING_BODY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a\n\nb",
+        "a\n\n\nb",
+        "a\n\n\n\nb",
+        "a\nb\n\nc",
+        "a \n\nb",
+        " a\n\nb",
+        "a\n\n b",
+        "a  b\n\nc",
+        "a\n\n\tb",
+        "a\n \nb",
+        "\n\na",
+        "a\n\n",
+        "a\u1680b\n\nc",
+        "Kopf\n\nBERLIN (dpa-AFX) - Text.\n\nZwischentitel\n\nSchluss./ab/DP/cd",
+    ],
+)
+def test_split_paragraphs_fast_path_is_the_general_path(text: str) -> None:
+    assert dpa_afx.split_paragraphs(text) == dpa_afx._split_blocks(text)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "BERLIN (dpa-AFX) - Text",
+        "LONDON, Jan 3 - Text",
+        "SALVADOR, Feb 26 – Text",
+        "Berlin - no agency, no date",
+        "KIEW (dpa-AFX) Text without a dash",
+        "Neue Regeln für Elektroautos",
+        "FRANKFURT_(AFX)_Text",
+    ],
+)
+def test_match_dateline_prefilter_keeps_the_regex_answer(head: str) -> None:
+    m = dpa_afx._DATELINE.match(head)
+    expected = m is not None and (m.group("agency") is not None or m.group("mdate") is not None)
+    assert (dpa_afx.match_dateline(head) is not None) == expected
