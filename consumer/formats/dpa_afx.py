@@ -236,28 +236,6 @@ def split_paragraphs(text: str) -> list[tuple[str, bool]]:
     ``text`` is :func:`consumer.text.clean` output, so a one-line block that is
     already single-spaced (the dpa-AFX norm) is kept without re-joining.
     """
-    if (
-        "\n " not in text
-        and "\n\t" not in text
-        and " \n" not in text
-        and "  " not in text
-        and "\t" not in text
-        and "\u1680" not in text
-        and text[:1] != " "
-        and text[-1:] != " "
-    ):
-        # The dpa-AFX norm: single-spaced one-line blocks. Blank lines are then
-        # exactly "\n\n" (the regex split is str.split), and when every "\n" is
-        # part of a separator each block is one line that collapse_clean()
-        # would return unchanged; those stand alone.
-        blocks = text.split("\n\n")
-        if text.count("\n") == 2 * len(blocks) - 2:
-            return [(block, True) for block in blocks if block]
-    return _split_blocks(text)
-
-
-def _split_blocks(text: str) -> list[tuple[str, bool]]:
-    """:func:`split_paragraphs` for any text (the general path)."""
     out: list[tuple[str, bool]] = []
     for block in _BLANK_LINES.split(text):
         if "\n" not in block:

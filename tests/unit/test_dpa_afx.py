@@ -184,29 +184,6 @@ def test_headline_only_is_missing_body() -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
-    [
-        "a\n\nb",
-        "a\n\n\nb",
-        "a\n\n\n\nb",
-        "a\nb\n\nc",
-        "a \n\nb",
-        " a\n\nb",
-        "a\n\n b",
-        "a  b\n\nc",
-        "a\n\n\tb",
-        "a\n \nb",
-        "\n\na",
-        "a\n\n",
-        "a\u1680b\n\nc",
-        "Kopf\n\nBERLIN (dpa-AFX) - Text.\n\nZwischentitel\n\nSchluss./ab/DP/cd",
-    ],
-)
-def test_split_paragraphs_fast_path_is_the_general_path(text: str) -> None:
-    assert dpa_afx.split_paragraphs(text) == dpa_afx._split_blocks(text)
-
-
-@pytest.mark.parametrize(
     "head",
     [
         "BERLIN (dpa-AFX) - Text",
