@@ -51,6 +51,17 @@ _REMOVE_TABLE: Final = {
     0x2028: "\n",
     0x2029: "\n",
 }
+# Bytes clean() never changes: printable ASCII, TAB and LF.
+_PLAIN_ASCII: Final = bytes([0x09, 0x0A, *range(0x20, 0x7F)])
+# Outside these ranges of European text characters, clean() takes the long
+# way. Each of them is printable, not one clean() replaces, NFC by itself
+# (quick-check Yes, combining class 0) and never the second character of a
+# canonical composition, so text of them plus plain ASCII is clean NFC text
+# (tests/unit/test_text.py checks every one of them).
+_CLEAN_NFC_RANGES: Final = (
+    "\u00a1-\u00ac\u00ae-\u024f\u1e00-\u1eff\u2010-\u2027\u2030-\u205e\u20a0-\u20c0"
+)
+_NOT_CLEAN_AND_NFC: Final = re.compile(f"[^{_CLEAN_NFC_RANGES}]")
 # Runs of horizontal whitespace inside one line.
 _HSPACE_RUN_RE: Final = re.compile(r"[ \t]{2,}|\t")
 _WORD_OR_SPACE_RUN: Final = re.compile(r"[\w\s]+")
@@ -159,6 +170,12 @@ def clean(text: str) -> str:
     """
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Most text has nothing to fix. Deciding that from the characters other
+    # than printable ASCII, TAB and LF (a few C passes over the UTF-8 form)
+    # is 3x cheaper than isprintable() plus is_normalized() over all of it.
+    rest = text.encode("utf-8", "surrogatepass").translate(None, _PLAIN_ASCII)
+    if not rest or _NOT_CLEAN_AND_NFC.search(rest.decode("utf-8", "surrogatepass")) is None:
+        return text
     if _printable_lines(text):
         if text.isascii() or unicodedata.is_normalized("NFC", text):
             return text

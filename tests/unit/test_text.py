@@ -70,3 +70,65 @@ def test_looks_like_text() -> None:
     assert looks_like_text("Ein ganz normaler Satz mit Wörtern.")
     assert not looks_like_text("#$%&*+<>|~^" * 20)
     assert not looks_like_text("   \n ")
+
+
+def test_clean_fast_path_characters_are_clean_nfc() -> None:
+    # clean() returns text made of these and plain ASCII unchanged: each must
+    # be printable, untouched by clean()'s fixes, NFC quick-check Yes (NFC by
+    # itself, combining class 0, never the second character of a composition)
+    import re
+    import sys
+
+    from consumer.text import _ANY_FIX_RE, _CLEAN_NFC_RANGES
+
+    seconds = set()
+    for cp in range(sys.maxunicode + 1):
+        mapping = unicodedata.decomposition(chr(cp))
+        if mapping and not mapping.startswith("<"):
+            seconds.update(chr(int(part, 16)) for part in mapping.split()[1:])
+    ranges = re.findall("(.)-(.)", _CLEAN_NFC_RANGES)
+    assert ranges
+    for lo, hi in ranges:
+        for cp in range(ord(lo), ord(hi) + 1):
+            c = chr(cp)
+            assert c.isprintable(), hex(cp)
+            assert _ANY_FIX_RE.search(c) is None, hex(cp)
+            assert unicodedata.combining(c) == 0, hex(cp)
+            assert unicodedata.normalize("NFC", c) == c, hex(cp)
+            assert c not in seconds, hex(cp)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Grüße aus Köln – „Zitat“ … 5 € ™",
+        "e\u0301 after ASCII",  # a combining mark composes with the ASCII before it
+        "A\u030a and \u212b",  # Å two ways; the Angstrom sign is NFC "No"
+        "tab\tand\nline",
+        "nbsp\u00a0soft\u00adhyphen",
+        "\u1100\u1161 Hangul jamo",
+        "lone \ud800 surrogate",
+        "ctrl \x0c form feed",
+    ],
+)
+def test_clean_fast_path_matches_the_full_rules(text: str) -> None:
+    assert clean(text) == _clean_reference(text)
+
+
+def _clean_reference(text: str) -> str:
+    """clean() without any shortcut: the fixes, then NFC."""
+    from consumer.text import _CONTROL_RE, _REMOVE_TABLE, _SPACE_RE
+
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _SPACE_RE.sub(" ", _CONTROL_RE.sub(lambda m: _REMOVE_TABLE[ord(m[0])] or "", text))
+    return unicodedata.normalize("NFC", text)
+
+
+def test_clean_equals_the_full_rules_on_random_text() -> None:
+    import random
+
+    rng = random.Random(7)
+    pool = "aZ \n\t\r\x0c\x85äÖß€–„“…\u00a0\u00ad\u200b\u2028\u0301\u0308\u212b\u1161\u0958Ωёσ"
+    for _ in range(3000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 12)))
+        assert clean(text) == _clean_reference(text), repr(text)
