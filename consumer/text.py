@@ -151,6 +151,25 @@ def decode(raw: bytes, declared: str | None = None) -> tuple[str, str]:
         ) from None
 
 
+def decode_clean(raw: bytes, declared: str | None = None) -> tuple[str, str]:
+    """``clean(decode(raw, declared)[0])`` and the codec, for text read as a whole.
+
+    UTF-8 input with nothing to clean (the usual story) is decided from one
+    byte pass shared by both steps: the bytes other than printable ASCII, TAB
+    and LF contain any control byte decode() looks for and any character
+    clean() would change.
+    """
+    if canonical_encoding(declared) in (None, "utf-8") and not raw.startswith(b"\xef\xbb\xbf"):
+        rest = raw.translate(None, _PLAIN_ASCII)
+        try:
+            if not rest or _NOT_CLEAN_AND_NFC.search(rest.decode("utf-8")) is None:
+                return raw.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            pass  # decode() tells what it is
+    text, codec = decode(raw, declared)
+    return clean(text), codec
+
+
 def _printable_lines(text: str) -> bool:
     """Whether every character but LF is printable (``str.isprintable``, a C loop).
 

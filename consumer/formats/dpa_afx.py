@@ -34,7 +34,7 @@ from typing import Final
 from consumer.errors import ParseError, Reason
 from consumer.formats.base import Draft, Hints
 from consumer.model import Block
-from consumer.text import clean, collapse, collapse_clean, decode, looks_like_text
+from consumer.text import collapse, collapse_clean, decode_clean, looks_like_text
 
 NAME: Final = "dpa_afx"
 PLAIN: Final = "plain"
@@ -374,8 +374,8 @@ def sniff(head: bytes) -> bool:
 
 def parse(raw: bytes, hints: Hints) -> Draft:
     """Parse a plain-text story (``dpa_afx`` with a dateline, ``plain`` without)."""
-    text, codec = decode(raw, hints.declared_encoding)
-    text = clean(text).strip()
+    text, codec = decode_clean(raw, hints.declared_encoding)
+    text = text.strip()
     if not text:
         raise ParseError(Reason.EMPTY, "the text is blank")
     if not looks_like_text(text):

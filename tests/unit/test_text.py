@@ -132,3 +132,35 @@ def test_clean_equals_the_full_rules_on_random_text() -> None:
     for _ in range(3000):
         text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 12)))
         assert clean(text) == _clean_reference(text), repr(text)
+
+
+@pytest.mark.parametrize(
+    ("raw", "declared"),
+    [
+        ("Grüße – „Zitat“ €".encode(), None),
+        ("Grüße".encode(), "utf-8"),
+        ("Grüße".encode(), "x-unknown"),
+        ("Grüße".encode("cp1252"), None),
+        ("Grüße".encode(), "iso-8859-1"),
+        (b"\xef\xbb\xbfBOM text", None),
+        (b"line\r\nbreaks", None),
+        (b"form\x0cfeed", None),
+        ("e\u0301 combining".encode(), None),
+        ("nbsp\u00a0here".encode(), None),
+        (b"\xc3a\xa4 broken UTF-8", None),
+        (b"", None),
+    ],
+)
+def test_decode_clean_is_decode_then_clean(raw: bytes, declared: str | None) -> None:
+    from consumer.text import decode_clean
+
+    text, codec = decode(raw, declared)
+    assert decode_clean(raw, declared) == (clean(text), codec)
+
+
+def test_decode_clean_rejects_junk_like_decode() -> None:
+    from consumer.text import decode_clean
+
+    with pytest.raises(ParseError) as info:
+        decode_clean(b"abc\x00def")
+    assert info.value.reason is Reason.UNDECODABLE
