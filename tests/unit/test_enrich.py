@@ -20,17 +20,25 @@ FOLD_SAMPLES = [
 
 @pytest.mark.parametrize("text", FOLD_SAMPLES)
 def test_casefold_equals_str_casefold(text: str) -> None:
-    assert casefold(text) == text.casefold()
-    assert casefold(text, text.encode("utf-8", "surrogatepass")) == text.casefold()
+    # short, long mostly ASCII (the byte-level path), long mostly non-ASCII
+    for variant in (text, "Lange Zeile " * 30 + text, "Длинная строка " * 30 + text):
+        assert casefold(variant) == variant.casefold()
+        encoded = variant.encode("utf-8", "surrogatepass")
+        assert casefold(variant, encoded) == variant.casefold()
 
 
 def test_casefold_replacements_never_feed_each_other() -> None:
     # what casefold() relies on: every character of a folding folds to itself,
     # and no character but the space folds to (something with) a space
+    # and it finds every non-ASCII character that folding changes
+    from consumer.text import _FOLD_CHANGES
+
     for cp in range(sys.maxunicode + 1):
         folded = chr(cp).casefold()
         assert all(ch.casefold() == ch for ch in folded), hex(cp)
         assert cp == 0x20 or " " not in folded, hex(cp)
+        if cp >= 0x80 and folded != chr(cp):
+            assert _FOLD_CHANGES.match(chr(cp)), hex(cp)
 
 
 LANG_SAMPLES = [

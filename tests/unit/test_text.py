@@ -113,6 +113,8 @@ def test_clean_fast_path_characters_are_clean_nfc() -> None:
 )
 def test_clean_fast_path_matches_the_full_rules(text: str) -> None:
     assert clean(text) == _clean_reference(text)
+    padded = "x" * 300 + text  # long enough for the byte-level shortcut
+    assert clean(padded) == _clean_reference(padded)
 
 
 def _clean_reference(text: str) -> str:
@@ -131,6 +133,8 @@ def test_clean_equals_the_full_rules_on_random_text() -> None:
     pool = "aZ \n\t\r\x0c\x85äÖß€–„“…\u00a0\u00ad\u200b\u2028\u0301\u0308\u212b\u1161\u0958Ωёσ"
     for _ in range(3000):
         text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 12)))
+        assert clean(text) == _clean_reference(text), repr(text)
+        text = "Wörter " * 40 + text  # long enough for the byte-level shortcut
         assert clean(text) == _clean_reference(text), repr(text)
 
 
