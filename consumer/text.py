@@ -162,8 +162,11 @@ def decode_clean(raw: bytes, declared: str | None = None) -> tuple[str, str]:
     """
     if canonical_encoding(declared) in (None, "utf-8") and not raw.startswith(b"\xef\xbb\xbf"):
         rest = raw.translate(None, _PLAIN_ASCII)
-        try:
-            if not rest or _NOT_CLEAN_AND_NFC.search(rest.decode("utf-8")) is None:
+        try:  # mostly non-ASCII text would only pay for the attempt
+            if not rest or (
+                len(rest) * 8 < len(raw)
+                and _NOT_CLEAN_AND_NFC.search(rest.decode("utf-8")) is None
+            ):
                 return raw.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             pass  # decode() tells what it is
