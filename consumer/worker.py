@@ -52,6 +52,7 @@ from consumer.pipeline import Outcome, Pipeline
 # A dead letter carries the original record unchanged, so the producer must
 # accept whatever the input topic accepted (topics' max.message.bytes must match).
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
+_YIELD_EVERY_S = 0.005
 _STORY_TYPES = frozenset({"story.created", "story.updated", "story.corrected"})
 # Own changelog writes remembered until the follower reads them back (see
 # Worker._apply_state); past this many keys the memo is dropped, which only
@@ -371,6 +372,7 @@ class Worker:
             batch.opened_at = time.monotonic()
         elif not batch.timestamps:
             batch.opened_at = time.monotonic()
+        last_yield = time.perf_counter()
         for rec in records:
             if batch.next_offset is not None and rec.offset < batch.next_offset:
                 # fetched before the assignment listener read the committed
@@ -393,6 +395,11 @@ class Worker:
             self.pipeline.commit(outcome)
             batch.next_offset = rec.offset + 1
             batch.timestamps.append(rec.timestamp)
+            if time.perf_counter() - last_yield > _YIELD_EVERY_S:
+                # parsing is CPU work on the event loop: let the producer's sender
+                # task ship what is ready instead of holding it until the batch ends
+                await asyncio.sleep(0)
+                last_yield = time.perf_counter()
         self.metrics.state_entries.set(len(self.pipeline.index))
 
     async def _emit(self, producer: AIOKafkaProducer, batch: _Batch, raw: RawRecord,
