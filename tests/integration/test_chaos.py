@@ -63,8 +63,10 @@ async def _wait_all_accounted(
     return seen
 
 
-async def _input_offsets(kafka: KafkaHelper, topic: str) -> set[tuple[int, int]]:
-    return {(r.partition, r.offset) for r in await kafka.consume_all(topic, expected=RECORDS)}
+async def _input_offsets(
+    kafka: KafkaHelper, topic: str, expected: int = RECORDS
+) -> set[tuple[int, int]]:
+    return {(r.partition, r.offset) for r in await kafka.consume_all(topic, expected=expected)}
 
 
 def _assert_exactly_once(seen: Counter[tuple[int, int]], inputs: set[tuple[int, int]]) -> None:
@@ -162,8 +164,7 @@ async def test_broker_stop_and_restart(unique_name: Callable[[str], str], tmp_pa
         await worker.wait_ready(timeout=120)
         await _stream(kafka, topics.input, values[1500:], seconds=5)
         seen = await _wait_all_accounted(kafka, topics, len(values))
-        inputs = {(r.partition, r.offset)
-                  for r in await kafka.consume_all(topics.input, expected=len(values))}
+        inputs = await _input_offsets(kafka, topics.input, len(values))
         _assert_exactly_once(seen, inputs)
     finally:
         if worker is not None:
@@ -201,8 +202,7 @@ async def test_at_least_once_mode_loses_nothing_and_replays_keep_their_ids(
     finally:
         feeder.cancel()
         worker.ensure_stopped()
-    inputs = {(r.partition, r.offset)
-              for r in await kafka.consume_all(topics.input, expected=len(values))}
+    inputs = await _input_offsets(kafka, topics.input, len(values))
     assert inputs <= set(seen), f"{len(inputs - set(seen))} records lost"
     assert all(len(event_ids) == 1 for event_ids in ids.values()), "a replay changed its event id"
 
@@ -240,6 +240,5 @@ async def test_frozen_zombie_is_fenced(
             zombie.proc.send_signal(signal.SIGCONT)
         zombie.ensure_stopped()
         successor.ensure_stopped()
-    inputs = {(r.partition, r.offset)
-              for r in await kafka.consume_all(topics.input, expected=len(values))}
+    inputs = await _input_offsets(kafka, topics.input, len(values))
     _assert_exactly_once(seen, inputs)
