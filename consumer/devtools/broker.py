@@ -361,9 +361,17 @@ class Cluster:
 
 
 def _cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes, URL-safe base64.
+
+    Like Kafka's own ``Uuid.randomUuid``, never one that starts with ``-``:
+    the storage tool's argument parser would take it for an option.
+    """
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def _answers_metadata(bootstrap: str, expected_brokers: int) -> bool:
