@@ -59,10 +59,3 @@ def test_pattern_topics() -> None:
     settings = load(environ={"WIREFEED_INPUT_TOPICS": "^wire\\.raw\\..*"})
     assert settings.topic_pattern == "^wire\\.raw\\..*"
 
-
-def test_local_broker_cluster_ids_never_look_like_an_option() -> None:
-    from consumer.devtools.broker import _cluster_id
-
-    ids = [_cluster_id() for _ in range(5000)]
-    assert not any(i.startswith("-") for i in ids)
-    assert len(set(ids)) == len(ids)
