@@ -243,6 +243,8 @@ def finish(draft: Draft) -> Story:
         )
     paragraphs = [b.text for b in body if b.kind == "paragraph"]
     if not paragraphs:
+        if "canceled" in draft.flags:
+            return _kill(draft, body)
         raise ParseError(Reason.MISSING_BODY, "the story has no body text")
     texts = [b.text for b in body]
     joined = "\n".join(texts)
@@ -282,6 +284,33 @@ def finish(draft: Draft) -> Story:
         isins=find_isins(joined, encoded),
         quotes=find_quotes(joined),
         word_count=_count_spaces(encoded) + 1 if norm else 0,
+        byline=_clean_opt(draft.byline),
+        urgency=draft.urgency,
+        keywords=tuple(k for k in (clean_line(k) for k in draft.keywords) if k),
+        extra=dict(draft.extra),
+    )
+
+
+def _kill(draft: Draft, body: tuple[Block, ...]) -> Story:
+    """A canceled item (an agency kill) without text: it identifies a story, it tells none.
+
+    Newsrooms must act on kills, so such an item is a story (the pipeline turns
+    it into ``story.canceled``) rather than a ``missing_body`` dead letter.
+    """
+    return Story(
+        format=draft.format,
+        body=body,
+        normalized_text="",
+        agency=_clean_opt(draft.agency),
+        agency_id=_clean_opt(draft.agency_id),
+        version=draft.version,
+        date=draft.date or (draft.datetime.date() if draft.datetime else None),
+        datetime=draft.datetime,
+        located=_clean_opt(draft.located),
+        dateline_agency=_clean_opt(draft.dateline_agency),
+        headline=_clean_opt(draft.headline),
+        flags=tuple(dict.fromkeys(draft.flags)),
+        language=_language_tag(draft.language) if draft.language else None,
         byline=_clean_opt(draft.byline),
         urgency=draft.urgency,
         keywords=tuple(k for k in (clean_line(k) for k in draft.keywords) if k),

@@ -17,7 +17,8 @@ from consumer.model import RawRecord, Story
 SCHEMA_VERSION = "story.v1"
 
 EventType = Literal[
-    "story.created", "story.updated", "story.corrected", "story.duplicate", "dead_letter"
+    "story.created", "story.updated", "story.corrected", "story.canceled", "story.duplicate",
+    "dead_letter",
 ]
 
 

@@ -102,6 +102,8 @@ class Pipeline:
 
     def process_story(self, story: Story, record: RawRecord) -> Outcome:
         """Decide an already parsed story (the bench and tests skip the parser)."""
+        if "canceled" in story.flags:
+            return self._canceled(story, record)
         feats = features(story.normalized_text, " ".join(b.text for b in story.body))
         when = event_time_ms(story, record, self.index.watermark_ms)
         decision = decide(story, feats, when, self.index)
@@ -149,6 +151,27 @@ class Pipeline:
         )
         changes = tuple(self.index.changes_for(entry))
         return Outcome(event, event_type, story, decision, entry, changes)
+
+    def _canceled(self, story: Story, record: RawRecord) -> Outcome:
+        """A kill: ``story.canceled`` linked to the held story with the same agency id.
+
+        A kill repeats the story's agency id (a NewsML-G2 guid, an ninjs uri) and
+        nothing else worth comparing, so the agency id is the only link. A kill of
+        a story outside the window still becomes an event, with a story id of its
+        own, so that downstream systems can act on it. Kills add no state.
+        """
+        eid = event_id(record)
+        story_id, supersedes = eid, None
+        if story.agency_id is not None:
+            held = self.index.by_agency_id(story.agency_id)
+            if held:
+                story_id = max(held, key=lambda e: e.event_time_ms).story_id
+                supersedes = self.index.latest_event(story_id)
+        event = story_event(
+            event_type="story.canceled", story=story, source=record,
+            story_id=story_id, supersedes=supersedes,
+        )
+        return Outcome(event, "story.canceled", story)
 
     def commit(self, outcome: Outcome) -> None:
         """Apply an outcome's state changes (after its event is safely written)."""

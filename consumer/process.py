@@ -144,6 +144,7 @@ class Summary:
             f"records {self.records}, created {self.events['story.created']}, "
             f"updated {self.events['story.updated']}, "
             f"corrected {self.events['story.corrected']}, "
+            f"canceled {self.events['story.canceled']}, "
             f"duplicates {dups} ({by_reason or 'none'}), "
             f"dead letters {sum(self.dead_letters.values())}, {rate:.0f} stories/s"
         )

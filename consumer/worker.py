@@ -53,7 +53,7 @@ from consumer.pipeline import Outcome, Pipeline
 # accept whatever the input topic accepted (topics' max.message.bytes must match).
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 _YIELD_EVERY_S = 0.005
-_STORY_TYPES = frozenset({"story.created", "story.updated", "story.corrected"})
+_STORY_TYPES = frozenset({"story.created", "story.updated", "story.corrected", "story.canceled"})
 # Own changelog writes remembered until the follower reads them back (see
 # Worker._apply_state); past this many keys the memo is dropped, which only
 # means re-applying, as without it.

@@ -27,6 +27,7 @@ from consumer.errors import ConfigError
 
 _STYLES = {
     "story.created": "green", "story.updated": "cyan", "story.corrected": "yellow",
+    "story.canceled": "bold red",
     "story.duplicate": "magenta", "dead_letter": "red",
 }
 TYPES = tuple(_STYLES)

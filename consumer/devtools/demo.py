@@ -60,7 +60,7 @@ TOPICS: dict[str, dict[str, str]] = {
 }
 PARTITIONS = 3
 DEFAULT_PORT = 9108
-STORY_TYPES = ("story.created", "story.updated", "story.corrected")
+STORY_TYPES = ("story.created", "story.updated", "story.corrected", "story.canceled")
 
 
 async def create_topics(bootstrap: str, partitions: int = PARTITIONS) -> None:

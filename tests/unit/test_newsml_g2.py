@@ -98,10 +98,12 @@ def test_reuters_cancellation_keeps_identity(samples: dict[str, bytes]) -> None:
     assert "canceled" in d.flags
     assert d.extra["pubstatus"] == "canceled"
     assert d.body == []
-    # the shared finish() decides what an empty kill becomes
-    with pytest.raises(ParseError) as err:
-        finish(d)
-    assert err.value.reason is Reason.MISSING_BODY
+    # an empty kill is a story that tells nothing but whom it kills
+    story = finish(d)
+    assert story.body == ()
+    assert story.lede is None
+    assert story.agency_id == d.agency_id
+    assert story.version == 1542761538
 
 
 def test_ap_message_takes_first_text_item(samples: dict[str, bytes]) -> None:

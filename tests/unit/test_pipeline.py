@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from consumer.errors import Reason
 from consumer.model import RawRecord
 from consumer.pipeline import Pipeline
@@ -42,3 +44,33 @@ def test_event_time_comes_from_the_story_date_not_the_transport() -> None:
     out = pipe.run(RawRecord(value=render(seed_paragraphs()), timestamp_ms=0))
     assert out.entry is not None
     assert out.entry.event_time_ms == 1_767_398_400_000  # 2026-01-03T00:00Z
+
+
+def test_agency_kill_is_a_canceled_event_linked_to_the_story(shared_dir: Path) -> None:
+    """Reuters sends a kill as a new version of the guid with pubStatus canceled and no
+    text: it must reach downstream as story.canceled of the story it kills, valid v1."""
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    g2 = shared_dir / "data" / "wire_fixtures" / "newsml_g2"
+    first = (g2 / "tag_reuters.com_2016_newsml_L1N14N0FF_version_978556838").read_bytes()
+    kill = (g2 / "tag_reuters.com_2016_newsml_L1N14N0FF_version_1542761538").read_bytes()
+    pipeline = Pipeline()
+    created = pipeline.run(RawRecord(value=first, offset=0))
+    canceled = pipeline.run(RawRecord(value=kill, offset=1))
+
+    assert created.event_type == "story.created"
+    assert canceled.event_type == "story.canceled"
+    assert canceled.event["story_id"] == created.event["story_id"]
+    assert canceled.event["supersedes"] == created.event["event_id"]
+    assert canceled.changes == ()
+    schema = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "story.v1.json")
+                        .read_text())
+    Draft202012Validator(schema).validate(canceled.event)
+
+    # a kill of a story never seen is still published, with a story id of its own
+    alone = Pipeline().run(RawRecord(value=kill, offset=7))
+    assert alone.event_type == "story.canceled"
+    assert alone.event["story_id"] == alone.event["event_id"]
+    assert alone.event["supersedes"] is None
