@@ -131,7 +131,9 @@ def test_demo_once_accounts_for_the_feed_and_cleans_up(mark: str) -> None:
                      rf"wire\.duplicates \d+, wire\.dlq \d+\): all accounted for", out), out
     assert re.search(rf"^check: consumed {n} = events \d+ \+ duplicates \d+ \+ "
                      rf"dead letters \d+: yes$", out, re.M), out
-    assert re.search(r"events out\s+\d+ \(created \d+, updated \d+, corrected \d+\)", out), out
+    assert re.search(
+        r"events out\s+\d+ \(created \d+, updated \d+, corrected \d+, canceled \d+\)", out
+    ), out
     assert re.search(r"duplicates\s+\d+ \(exact \d+, repeat \d+\)", out), out
     assert "forbidden_xml" in out
     assert "undecodable" in out
