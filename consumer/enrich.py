@@ -261,18 +261,8 @@ def finish(draft: Draft) -> Story:
         language = detect_language(lede if len(lede) >= LANGID_PREFIX else " ".join(paragraphs[:2]))
         detected = language is not None
     return Story(
-        format=draft.format,
         body=body,
         normalized_text=norm,
-        agency=_clean_opt(draft.agency),
-        agency_id=_clean_opt(draft.agency_id),
-        version=draft.version,
-        date=draft.date or (draft.datetime.date() if draft.datetime else None),
-        datetime=draft.datetime,
-        located=_clean_opt(draft.located),
-        dateline_agency=_clean_opt(draft.dateline_agency),
-        headline=_clean_opt(draft.headline),
-        flags=tuple(dict.fromkeys(draft.flags)),
         roundup_level=draft.roundup_level,
         update_note=_clean_opt(draft.update_note),
         lede=paragraphs[0],
@@ -284,11 +274,28 @@ def finish(draft: Draft) -> Story:
         isins=find_isins(joined, encoded),
         quotes=find_quotes(joined),
         word_count=_count_spaces(encoded) + 1 if norm else 0,
-        byline=_clean_opt(draft.byline),
-        urgency=draft.urgency,
-        keywords=tuple(k for k in (clean_line(k) for k in draft.keywords) if k),
-        extra=dict(draft.extra),
+        **_identity(draft),
     )
+
+
+def _identity(draft: Draft) -> dict[str, Any]:
+    """The fields that say which story this is, shared by a story and a kill."""
+    return {
+        "format": draft.format,
+        "agency": _clean_opt(draft.agency),
+        "agency_id": _clean_opt(draft.agency_id),
+        "version": draft.version,
+        "date": draft.date or (draft.datetime.date() if draft.datetime else None),
+        "datetime": draft.datetime,
+        "located": _clean_opt(draft.located),
+        "dateline_agency": _clean_opt(draft.dateline_agency),
+        "headline": _clean_opt(draft.headline),
+        "flags": tuple(dict.fromkeys(draft.flags)),
+        "byline": _clean_opt(draft.byline),
+        "urgency": draft.urgency,
+        "keywords": tuple(k for k in (clean_line(k) for k in draft.keywords) if k),
+        "extra": dict(draft.extra),
+    }
 
 
 def _kill(draft: Draft, body: tuple[Block, ...]) -> Story:
@@ -298,21 +305,8 @@ def _kill(draft: Draft, body: tuple[Block, ...]) -> Story:
     it into ``story.canceled``) rather than a ``missing_body`` dead letter.
     """
     return Story(
-        format=draft.format,
         body=body,
         normalized_text="",
-        agency=_clean_opt(draft.agency),
-        agency_id=_clean_opt(draft.agency_id),
-        version=draft.version,
-        date=draft.date or (draft.datetime.date() if draft.datetime else None),
-        datetime=draft.datetime,
-        located=_clean_opt(draft.located),
-        dateline_agency=_clean_opt(draft.dateline_agency),
-        headline=_clean_opt(draft.headline),
-        flags=tuple(dict.fromkeys(draft.flags)),
         language=_language_tag(draft.language) if draft.language else None,
-        byline=_clean_opt(draft.byline),
-        urgency=draft.urgency,
-        keywords=tuple(k for k in (clean_line(k) for k in draft.keywords) if k),
-        extra=dict(draft.extra),
+        **_identity(draft),
     )
