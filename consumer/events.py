@@ -21,6 +21,11 @@ EventType = Literal[
     "dead_letter",
 ]
 
+# the event types that go to the output topic (duplicates and dead letters do not)
+STORY_EVENT_TYPES: tuple[EventType, ...] = (
+    "story.created", "story.updated", "story.corrected", "story.canceled"
+)
+
 
 def event_id(source: RawRecord) -> str:
     """Deterministic id of the event made from one input record."""

@@ -69,10 +69,9 @@ class HealthServer:
             ).encode()
             writer.write(head + (b"" if method == "HEAD" else body))
             await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
-            pass
-        except ConnectionError:
-            pass
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError,
+                ConnectionError):
+            pass  # a client that sends garbage or hangs up gets no answer
         finally:
             writer.close()
             with contextlib.suppress(Exception):

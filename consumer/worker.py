@@ -42,7 +42,7 @@ from aiokafka.structs import OffsetAndMetadata
 from consumer import __version__, log
 from consumer.changelog import ChangelogFollower
 from consumer.config import Settings
-from consumer.events import SCHEMA_VERSION
+from consumer.events import SCHEMA_VERSION, STORY_EVENT_TYPES
 from consumer.http import HealthServer
 from consumer.metrics import Metrics
 from consumer.model import RawRecord, Story
@@ -53,7 +53,6 @@ from consumer.pipeline import Outcome, Pipeline
 # accept whatever the input topic accepted (topics' max.message.bytes must match).
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 _YIELD_EVERY_S = 0.005
-_STORY_TYPES = frozenset({"story.created", "story.updated", "story.corrected", "story.canceled"})
 # Own changelog writes remembered until the follower reads them back (see
 # Worker._apply_state); past this many keys the memo is dropped, which only
 # means re-applying, as without it.
@@ -76,7 +75,6 @@ class _Batch:
     opened_at: float = 0.0
     next_offset: int | None = None
     timestamps: list[int] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
     futures: list[asyncio.Future[Any]] = field(default_factory=list)
 
 
@@ -406,7 +404,6 @@ class Worker:
                     outcome: Outcome) -> None:
         event = outcome.event
         etype: str = event["event_type"]
-        batch.counts[etype] = batch.counts.get(etype, 0) + 1
         coords: Headers = [
             ("wirefeed-source-topic", raw.topic.encode()),
             ("wirefeed-source-partition", str(raw.partition).encode()),
@@ -431,7 +428,7 @@ class Worker:
                        ("wirefeed-event-type", etype.encode()), *coords]
             value = orjson.dumps(event)
             key = str(event["story_id"]).encode()
-            if etype in _STORY_TYPES:
+            if etype in STORY_EVENT_TYPES:
                 sends.append((self.s.output_topic, key, value, headers))
                 self.metrics.events_published.labels(etype).inc()
             else:
@@ -502,7 +499,6 @@ class Worker:
             if ts and ts > 0:
                 self.metrics.end_to_end_latency.observe(max(0.0, (now_ms - ts) / 1000))
         batch.timestamps.clear()
-        batch.counts.clear()
         self.metrics.last_commit_timestamp.set(now_ms / 1000)
 
     async def _abort(self, batches: list[_Batch]) -> None:
@@ -511,7 +507,6 @@ class Worker:
         for b in batches:
             b.futures.clear()
             b.timestamps.clear()
-            b.counts.clear()
             if b.open and b.producer is not None:
                 try:
                     await b.producer.abort_transaction()

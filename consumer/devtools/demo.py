@@ -45,6 +45,7 @@ from typing import Any
 
 from consumer.devtools.broker import REPO_ROOT, BrokerError, Cluster, _die_with_parent, free_port
 from consumer.devtools.feed import SHARED, Feed, build_feed
+from consumer.events import STORY_EVENT_TYPES
 
 INPUT = "wire.raw"
 OUTPUT = "wire.stories"
@@ -60,7 +61,7 @@ TOPICS: dict[str, dict[str, str]] = {
 }
 PARTITIONS = 3
 DEFAULT_PORT = 9108
-STORY_TYPES = ("story.created", "story.updated", "story.corrected", "story.canceled")
+STORY_TYPES: tuple[str, ...] = STORY_EVENT_TYPES
 
 
 async def create_topics(bootstrap: str, partitions: int = PARTITIONS) -> None:
