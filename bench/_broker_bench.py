@@ -301,6 +301,7 @@ class CountingWorker(Worker):
         self.bench_events: Counter[str] = Counter()
         self.bench_process_s = 0.0
         self.bench_commit_s = 0.0
+        self._bench_pending: dict[TopicPartition, Counter[str]] = {}
 
     async def _process(self, batch: _Batch, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         started = time.perf_counter()
@@ -318,9 +319,19 @@ class CountingWorker(Worker):
             if self.bench_first:
                 self.bench_commit_s += time.perf_counter() - started
 
+    async def _emit(self, producer: AIOKafkaProducer, batch: _Batch, raw: RawRecord,
+                    outcome: Outcome) -> None:
+        await super()._emit(producer, batch, raw, outcome)
+        self._bench_pending.setdefault(batch.tp, Counter())[outcome.event_type] += 1
+
+    async def _abort(self, batches: list[_Batch]) -> None:
+        for b in batches:  # aborted records are redone and counted then
+            self._bench_pending.pop(b.tp, None)
+        await super()._abort(batches)
+
     def _committed(self, batch: _Batch) -> None:
         self.bench_committed += len(batch.timestamps)
-        self.bench_events.update(batch.counts)
+        self.bench_events.update(self._bench_pending.pop(batch.tp, Counter()))
         self.bench_last = time.perf_counter()
         super()._committed(batch)
 
