@@ -67,6 +67,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_entries", 2_000_000, "Dedup window by size: stories held at most."),
     Option("max_in_flight", 2000, "Records fetched but not yet committed, at most (backpressure)."),
     Option("max_record_bytes", 2 * 1024 * 1024, "Larger input records become dead letters."),
+    Option("parse_processes", 0,
+           "Processes that parse and fingerprint records beside the event loop; 0 parses "
+           "in the loop. Set to the cores left over (cores - 1) for throughput."),
     Option("metrics_host", "0.0.0.0", "Address of the HTTP server (/metrics, /healthz, /readyz)."),
     Option("metrics_port", 9108, "Port of the HTTP server; 0 picks a free port."),
     Option("log_level", "info", "debug, info, warning or error.",
@@ -108,6 +111,7 @@ class Settings:
     max_entries: int
     max_in_flight: int
     max_record_bytes: int
+    parse_processes: int
     metrics_host: str
     metrics_port: int
     log_level: str
@@ -239,6 +243,7 @@ def _validate(s: Settings) -> None:
         fail("input_topics", "an input topic is also an output topic: that would loop")
     for field, low, high in (
         ("commit_interval_ms", 1, 600_000), ("max_in_flight", 1, 1_000_000),
+        ("parse_processes", 0, 64),
         ("metrics_port", 0, 65535), ("max_record_bytes", 1, 1 << 30),
         ("max_entries", 1, 100_000_000), ("session_timeout_ms", 6_000, 300_000),
     ):

@@ -26,6 +26,7 @@ class Reason(StrEnum):
     MISSING_BODY = "missing_body"
     INVALID_FIELD = "invalid_field"
     INTERNAL = "internal_error"
+    PARSER_CRASHED = "parser_crashed"
 
 
 class WirefeedError(Exception):

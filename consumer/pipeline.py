@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from consumer.dedup import Change, Decision, Index, StateEntry, decide, features
+from consumer.dedup import Change, Decision, Features, Index, StateEntry, decide, features
 from consumer.dedup.decide import story_flags
 from consumer.dedup.index import DEFAULT_MAX_ENTRIES, DEFAULT_WINDOW_MS
 from consumer.dedup.state import FLAG_CORRECTION, FLAG_REPEAT, FLAG_UPDATE
@@ -75,6 +76,44 @@ _KIND_TO_EVENT: dict[str, EventType] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The stateless half of a record's processing: its story and dedup features, or why not.
+
+    Everything here is a pure function of the record's bytes, so it may be
+    computed in another process (:mod:`consumer.parallel`) and pickled back;
+    the error travels as its reason code and message, not as an exception
+    object, for the same reason.
+    """
+
+    story: Story | None
+    features: Features | None = None
+    reason: str = Reason.INTERNAL.value
+    message: str = ""
+    parse_s: float = 0.0
+
+
+def story_features(story: Story) -> Features:
+    """Dedup features of a story: blocks joined by spaces (see :func:`~consumer.dedup.facts`)."""
+    return features(story.normalized_text, " ".join(b.text for b in story.body))
+
+
+def prepare(record: RawRecord, parser: Parser | None = None) -> Prepared:
+    """Parse and compute features. Never raises for bad input or a parser bug."""
+    started = time.perf_counter()
+    try:
+        story = (parser or _default_parser)(record)
+    except WirefeedError as exc:
+        return Prepared(None, None, exc.reason.value, exc.message,
+                        time.perf_counter() - started)
+    except Exception as exc:  # a parser bug must not stop the stream
+        return Prepared(None, None, Reason.INTERNAL.value, f"parser failed: {exc!r}",
+                        time.perf_counter() - started)
+    parse_s = time.perf_counter() - started
+    feats = None if "canceled" in story.flags else story_features(story)
+    return Prepared(story, feats, parse_s=parse_s)
+
+
 class Pipeline:
     """Parse + decide + build the event, against one dedup index."""
 
@@ -87,24 +126,26 @@ class Pipeline:
         max_entries: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
         self.index = index or Index(window_ms=window_ms, max_entries=max_entries)
-        self._parse = parser or _default_parser
+        self.parser: Parser = parser or _default_parser
 
     def process(self, record: RawRecord) -> Outcome:
         """Decide one record. Never raises for bad input: it becomes a dead letter."""
-        try:
-            story = self._parse(record)
-        except WirefeedError as exc:
-            return self.dead_letter(record, exc)
-        except Exception as exc:  # a parser bug must not stop the stream
-            error = WirefeedError(f"parser failed: {exc!r}", reason=Reason.INTERNAL)
-            return self.dead_letter(record, error)
-        return self.process_story(story, record)
+        return self.process_prepared(prepare(record, self.parser), record)
 
-    def process_story(self, story: Story, record: RawRecord) -> Outcome:
+    def process_prepared(self, prepared: Prepared, record: RawRecord) -> Outcome:
+        """Decide a record whose stateless half (:func:`prepare`) ran already, maybe elsewhere."""
+        if prepared.story is None:
+            error = WirefeedError(prepared.message, reason=Reason(prepared.reason))
+            return self.dead_letter(record, error)
+        return self.process_story(prepared.story, record, prepared.features)
+
+    def process_story(self, story: Story, record: RawRecord,
+                      feats: Features | None = None) -> Outcome:
         """Decide an already parsed story (the bench and tests skip the parser)."""
         if "canceled" in story.flags:
             return self._canceled(story, record)
-        feats = features(story.normalized_text, " ".join(b.text for b in story.body))
+        if feats is None:
+            feats = story_features(story)
         when = event_time_ms(story, record, self.index.watermark_ms)
         decision = decide(story, feats, when, self.index)
         eid = event_id(record)

@@ -29,7 +29,7 @@ import contextlib
 import functools
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,26 +45,22 @@ from consumer.config import Settings
 from consumer.events import SCHEMA_VERSION, STORY_EVENT_TYPES
 from consumer.http import HealthServer
 from consumer.metrics import Metrics
-from consumer.model import RawRecord, Story
+from consumer.model import RawRecord
+from consumer.parallel import ParsePool, warm_up
 from consumer.parse import parse_record
-from consumer.pipeline import Outcome, Pipeline
+from consumer.pipeline import Outcome, Pipeline, Prepared, prepare
 
 # A dead letter carries the original record unchanged, so the producer must
 # accept whatever the input topic accepted (topics' max.message.bytes must match).
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 _YIELD_EVERY_S = 0.005
+# fewer records than this in one fetch are parsed in the event loop, not in the pool
+_POOL_MIN_RECORDS = 8
 # Own changelog writes remembered until the follower reads them back (see
 # Worker._apply_state); past this many keys the memo is dropped, which only
 # means re-applying, as without it.
 _OWN_WRITES_MAX = 200_000
 Headers = list[tuple[str, bytes]]
-# a tiny story of our own, parsed once at start to warm up imports and models
-_WARM_UP = (
-    "date 2026-01-01\nWARM-UP\n\nBERLIN (dpa-AFX) - Der Dienst wirefeed startet und "
-    "prüft seinen Parser mit diesem kurzen Text. Er wird nicht veröffentlicht./wf"
-)
-
-
 @dataclass
 class _Batch:
     """Uncommitted work of one input partition (one open transaction in exactly-once)."""
@@ -98,7 +94,7 @@ class Worker:
         self.pipeline = Pipeline(
             window_ms=int(settings.retention_hours * 3_600_000),
             max_entries=settings.max_entries,
-            parser=self._timed_parser(settings.max_record_bytes),
+            parser=functools.partial(parse_record, max_bytes=settings.max_record_bytes),
         )
         self.log = log.get("wirefeed.worker")
         self._kafka = settings.kafka_common()
@@ -113,19 +109,7 @@ class Worker:
         self._broker_ok = False
         self._assigned_once = False
         self._recovering = False
-
-    def _timed_parser(self, max_bytes: int) -> Callable[[RawRecord], Story]:
-        parse = functools.partial(parse_record, max_bytes=max_bytes)
-        observe = self.metrics.parse_duration.observe
-
-        def timed(record: RawRecord) -> Story:
-            started = time.perf_counter()
-            try:
-                return parse(record)
-            finally:
-                observe(time.perf_counter() - started)
-
-        return timed
+        self._pool: ParsePool | None = None
 
     # --- readiness -------------------------------------------------------
     def readiness(self) -> tuple[bool, str]:
@@ -196,7 +180,10 @@ class Worker:
         if self._stop.is_set():
             return
         self.metrics.state_entries.set(len(self.pipeline.index))
-        self._warm_up()
+        warm_up()
+        if self.s.parse_processes > 0:
+            self._pool = ParsePool(self.s.parse_processes, max_bytes=self.s.max_record_bytes)
+            await self._pool.start()
         if not self.s.exactly_once:
             self._alo_producer = AIOKafkaProducer(
                 enable_idempotence=True, acks="all", linger_ms=5,
@@ -219,22 +206,6 @@ class Worker:
             self._consumer.subscribe(pattern=self.s.topic_pattern, listener=listener)
         else:
             self._consumer.subscribe(topics=self.s.topics, listener=listener)
-
-    def _warm_up(self) -> None:
-        """Import every format parser and load the language model before reporting ready.
-
-        Otherwise the first real record pays for it (about 2 s), which shows
-        up as end-to-end latency right after every start or rebalance.
-        """
-        from consumer.dedup import features
-
-        sample = _WARM_UP.encode()
-        with contextlib.suppress(Exception):
-            story = parse_record(RawRecord(value=sample, topic="warm-up"))
-            features(story.normalized_text, story.body_text)
-        for probe in (b"<nitf/>", b'{"uri": "x"}', b"\x01ZCZC"):
-            with contextlib.suppress(Exception):
-                parse_record(RawRecord(value=probe, topic="warm-up"))
 
     async def _probe_broker(self, every_s: float = 2.0) -> None:
         """Readiness must notice a broker that went away even when no record flows.
@@ -371,34 +342,51 @@ class Worker:
         elif not batch.timestamps:
             batch.opened_at = time.monotonic()
         last_yield = time.perf_counter()
-        for rec in records:
-            if batch.next_offset is not None and rec.offset < batch.next_offset:
-                # fetched before the assignment listener read the committed
-                # offset (aiokafka starts fetching from a committed offset it
-                # read *before* init_transactions fenced the previous owner):
-                # already processed, or already committed by the previous owner
-                continue
+        # records fetched before the assignment listener read the committed
+        # offset (aiokafka starts fetching from a committed offset it read
+        # *before* init_transactions fenced the previous owner) are already
+        # processed, or already committed by the previous owner
+        raws = [
+            RawRecord(value=rec.value, key=rec.key, headers=tuple(rec.headers or ()),
+                      timestamp_ms=rec.timestamp, topic=rec.topic, partition=rec.partition,
+                      offset=rec.offset)
+            for rec in records
+            if batch.next_offset is None or rec.offset >= batch.next_offset
+        ]
+        async for raw, prepared, took in self._prepared(raws):
             started = time.perf_counter()
-            raw = RawRecord(
-                value=rec.value, key=rec.key, headers=tuple(rec.headers or ()),
-                timestamp_ms=rec.timestamp, topic=rec.topic, partition=rec.partition,
-                offset=rec.offset,
-            )
-            outcome = self.pipeline.process(raw)
-            self.metrics.processing_duration.observe(time.perf_counter() - started)
-            self.metrics.records_consumed.labels(rec.topic).inc()
+            outcome = self.pipeline.process_prepared(prepared, raw)
+            self.metrics.parse_duration.observe(prepared.parse_s)
+            self.metrics.processing_duration.observe(took + time.perf_counter() - started)
+            self.metrics.records_consumed.labels(raw.topic).inc()
             await self._emit(producer, batch, raw, outcome)
             # later records of this batch must see this one; if the transaction
             # aborts, _recover rebuilds the index from the committed changelog
             self.pipeline.commit(outcome)
-            batch.next_offset = rec.offset + 1
-            batch.timestamps.append(rec.timestamp)
+            batch.next_offset = raw.offset + 1
+            batch.timestamps.append(raw.timestamp_ms or 0)
             if time.perf_counter() - last_yield > _YIELD_EVERY_S:
                 # parsing is CPU work on the event loop: let the producer's sender
                 # task ship what is ready instead of holding it until the batch ends
                 await asyncio.sleep(0)
                 last_yield = time.perf_counter()
         self.metrics.state_entries.set(len(self.pipeline.index))
+
+    async def _prepared(self, raws: list[RawRecord]
+                        ) -> AsyncIterator[tuple[RawRecord, Prepared, float]]:
+        """(record, its stateless half, seconds this process spent on that half), in order.
+
+        Small fetches (a quiet feed) are parsed right here: a round trip to the
+        pool would only add latency where there is no throughput to gain.
+        """
+        if self._pool is None or len(raws) < _POOL_MIN_RECORDS:
+            for raw in raws:
+                started = time.perf_counter()
+                prepared = prepare(raw, self.pipeline.parser)
+                yield raw, prepared, time.perf_counter() - started
+            return
+        async for raw, prepared in self._pool.map(raws):
+            yield raw, prepared, prepared.parse_s
 
     async def _emit(self, producer: AIOKafkaProducer, batch: _Batch, raw: RawRecord,
                     outcome: Outcome) -> None:
@@ -611,6 +599,8 @@ class Worker:
             await asyncio.wait_for(close(), max(1.0, deadline - time.monotonic() - 0.5))
         except (TimeoutError, Exception) as exc:
             self.log.warning("shutdown_incomplete", error=repr(exc))
+        if self._pool is not None:
+            self._pool.close()
         if self._http is not None:
             await self._http.stop()
         self.metrics.ready.set(0)

@@ -98,13 +98,16 @@ def _get(port: int, path: str) -> tuple[int, str]:
         return e.code, e.read().decode()
 
 
+@pytest.mark.parametrize("parse_processes", [0, 1], ids=["in-loop", "parse-pool"])
 async def test_streamed_corpus_matches_offline_pipeline_event_by_event(
-    kafka: KafkaHelper, unique_name: Callable[[str], str], shared_dir: Path
+    kafka: KafkaHelper, unique_name: Callable[[str], str], shared_dir: Path,
+    parse_processes: int,
 ) -> None:
     """The worker and the offline pipeline make the same decisions on the same records.
 
     One input partition keeps the order identical, and event ids derive from
-    the record's coordinates, so the events must be equal field for field.
+    the record's coordinates, so the events must be equal field for field,
+    also when a process pool parses (``parse_processes``).
     Also scrapes the running worker and checks that every metric the alert
     rules and the dashboard use is exported.
     """
@@ -117,7 +120,8 @@ async def test_streamed_corpus_matches_offline_pipeline_event_by_event(
     values = reuters_wire(2500)
     values[100:100] = [_seed(shared_dir), os.urandom(512), b""]
     values += values[200:260]  # re-deliveries of earlier records, much later
-    settings = topics.settings(kafka.bootstrap, unique_name("g"))
+    settings = topics.settings(kafka.bootstrap, unique_name("g"),
+                               parse_processes=parse_processes)
     await kafka.produce(topics.input, values)
 
     async with InProcessWorker(settings) as w:
@@ -137,6 +141,8 @@ async def test_streamed_corpus_matches_offline_pipeline_event_by_event(
         dead = {int(_headers(r)["wirefeed-source-offset"]): _headers(r)["wirefeed-reason"].decode()
                 for r in await kafka.consume_all(topics.dlq, idle_s=1.0)}
         _, scraped = await asyncio.to_thread(_get, w.worker.http_port, "/metrics")
+        pool = w.worker._pool
+        assert (pool.records if pool else 0) >= (len(values) // 2 if parse_processes else 0)
 
     inputs = await kafka.consume_all(topics.input, expected=len(values))
     pipeline = Pipeline()
