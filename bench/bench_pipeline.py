@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 import uuid
@@ -43,6 +44,8 @@ import _wire_stream  # noqa: E402
 from consumer import log  # noqa: E402
 
 PARTITIONS = 3
+# WIREFEED_PARSE_PROCESSES for the pool variants: the cores the worker's loop leaves over
+POOL_PROCESSES = max(1, (os.cpu_count() or 2) - 1)
 LOADS = (100, 500, 2000)
 
 
@@ -172,11 +175,15 @@ async def broker_benches(bootstrap: str, args: argparse.Namespace) -> dict[str, 
         settings = bb.worker_settings(bootstrap, src, names, f"ws-{mode}-{run_id}", eos=eos)
         show(await bb.run_worker(settings, n, args.shell_cap, f"wirefeed shell-only {mode}",
                                  prepare=lambda w: bb.shell_only(w, sample, src)))
-    for eos in (True, False) if "worker" in only else ():
+    variants = [(eos, procs) for eos in (True, False) for procs in (0, POOL_PROCESSES)]
+    for eos, procs in variants if "worker" in only else ():
         mode = "eos" if eos else "alo"
-        names = await bb.worker_topics(bootstrap, f"bench-{run_id}.wf-{mode}", PARTITIONS)
-        settings = bb.worker_settings(bootstrap, src, names, f"wf-{mode}-{run_id}", eos=eos)
-        show(await bb.run_worker(settings, n, args.cap, f"wirefeed {mode}"))
+        label = f"wirefeed+pool({procs}) {mode}" if procs else f"wirefeed {mode}"
+        slug = f"wf{procs}-{mode}"
+        names = await bb.worker_topics(bootstrap, f"bench-{run_id}.{slug}", PARTITIONS)
+        settings = bb.worker_settings(bootstrap, src, names, f"{slug}-{run_id}", eos=eos,
+                                      parse_processes=procs)
+        show(await bb.run_worker(settings, n, args.cap, label))
         events = runs[-1].extra["events"]
         dead = events.get("dead_letter", 0) / max(1, sum(events.values()))
         if dead > 0.05:  # a half-edited parser in a shared tree looks like a fast worker
@@ -248,6 +255,8 @@ async def broker_benches(bootstrap: str, args: argparse.Namespace) -> dict[str, 
     ratios = {}
     for mode in ("eos", "alo"):
         ratios[f"wirefeed {mode} / A {mode}"] = ratio(f"wirefeed {mode}", f"A aiokafka {mode}")
+        ratios[f"wirefeed+pool {mode} / A {mode}"] = ratio(
+            f"wirefeed+pool({POOL_PROCESSES}) {mode}", f"A aiokafka {mode}")
         ratios[f"shell-only {mode} / A {mode}"] = ratio(f"wirefeed shell-only {mode}",
                                                         f"A aiokafka {mode}")
         ratios[f"A {mode} / B {mode}"] = ratio(f"A aiokafka {mode}", f"B confluent {mode}")
