@@ -309,6 +309,12 @@ def parse_text(text: str, draft: Draft) -> Draft:
             dateline = None  # the framing gave the headline: never drop body text
         elif dateline is not None or (paragraphs[0][1] and not known_headline):
             start = 1
+    elif (dateline is None and len(paragraphs) > 1 and paragraphs[0][1] and not known_headline
+          and len(paragraphs[0][0]) <= _MAX_HEADLINE
+          and (dateline := match_dateline(paragraphs[1][0])) is not None):
+        # a lone line right before the dateline is the headline, even when it ends in
+        # punctuation (a headline cut at a comma): the dateline starts the body
+        start = 1
     elif dateline is None and not paragraphs[0][1] and not known_headline:
         # "HEADLINE\nPLACE (dpa-AFX) - ..." without a blank line: split it off
         first_line, _, rest = text.lstrip().partition("\n")

@@ -199,3 +199,21 @@ def test_match_dateline_prefilter_keeps_the_regex_answer(head: str) -> None:
     m = dpa_afx._DATELINE.match(head)
     expected = m is not None and (m.group("agency") is not None or m.group("mdate") is not None)
     assert (dpa_afx.match_dateline(head) is not None) == expected
+
+
+def test_a_lone_line_before_the_dateline_is_the_headline_even_ending_in_a_comma() -> None:
+    """Headlines cut at a comma (the corpus' untitled articles, shortened) still frame the story."""
+    with (CORPUS / "de_articles.jsonl").open(encoding="utf-8") as fh:
+        docs = [json.loads(line) for line in itertools.islice(fh, 0, 400)]
+    cut = [d for d in docs if "," in d["text"][:70]][:5]
+    assert cut
+    for doc in cut:
+        head = doc["text"][: doc["text"].index(",", 0, 70) + 1]
+        raw = f"date 2016-05-04\n{head}\n\nWIEN (dpa-AFX) - {doc['text']}/abc/DP/xy"
+        story = parse_bytes(raw.encode())
+        assert (story.format, story.headline, story.located) == ("dpa_afx", head, "WIEN")
+        assert story.lede is not None
+        assert story.lede.startswith(doc["text"][:20])
+    # a sentence line followed by more text and no dateline is still body, not a headline
+    plain = parse_bytes(f"{cut[0]['text'][:60]}.\n\n{cut[0]['text']}".encode())
+    assert plain.headline is None
