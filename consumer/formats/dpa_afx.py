@@ -53,7 +53,9 @@ _DATE_HEADER: Final = re.compile(
 _DATE_HEADER_BYTES: Final = re.compile(
     rb"[ \t]*date[ \t]+\d{4}-\d{2}-\d{2}(?![\d-])", re.IGNORECASE
 )
-_MONTH: Final = r"(?i:(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]{0,6})\.?[ ]\d{1,2}"
+_MONTH_NAME: Final = r"(?i:(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]{0,6})\.?"
+# "Feb 26" (Reuters' usual order) or "2 March" (its Amsterdam and Paris desks)
+_MONTH: Final = rf"(?:{_MONTH_NAME}[ ]\d{{1,2}}|\d{{1,2}}[ ]{_MONTH_NAME})"
 _UPPER: Final = "A-ZÀ-ÖØ-ÞĀ-Ž"  # capital first letters of place words (Latin-1 + Latin Ext-A)
 _PLACE_WORD: Final = rf"(?:[{_UPPER}][\w.'’&/-]{{0,40}}|de|del|da|do|am|an|im|la|le|upon|on)"
 # PLACE[, Region][, Mon D] [(AGENCY)] - text.  The place is 1-5 capitalised words

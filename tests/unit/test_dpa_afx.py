@@ -13,6 +13,7 @@ from consumer.errors import ParseError, Reason
 from consumer.formats import dpa_afx
 from consumer.model import Story
 from consumer.parse import parse_bytes
+from tests.corpus import reuters_rows
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 SEED = SHARED / "seeds" / "000_34eca767715a4b5f.txt"
@@ -217,3 +218,11 @@ def test_a_lone_line_before_the_dateline_is_the_headline_even_ending_in_a_comma(
     # a sentence line followed by more text and no dateline is still body, not a headline
     plain = parse_bytes(f"{cut[0]['text'][:60]}.\n\n{cut[0]['text']}".encode())
     assert plain.headline is None
+
+
+def test_reuters_dateline_with_day_before_month() -> None:
+    """Reuters' Amsterdam and Paris desks write "2 March"; a real Reuters-21578 story."""
+    row = next(r for r in reuters_rows() if str(r.get("dateline", "")).startswith("AMSTERDAM, 2"))
+    raw = f"{row['title']}\n\n{row['dateline']} {row['text']}"
+    story = parse_bytes(raw.encode())
+    assert (story.format, story.located, story.headline) == ("dpa_afx", "AMSTERDAM", row["title"])
