@@ -53,6 +53,12 @@ class Metrics:
             "Time to parse and deduplicate one record (no I/O).",
             buckets=_STAGE_BUCKETS, registry=r,
         )
+        self.commit_duration = Histogram(
+            "wirefeed_commit_duration_seconds",
+            "Time the loop stands still to commit (transactions, or offsets after the sends "
+            "are acknowledged); part of every record's added latency.",
+            buckets=_STAGE_BUCKETS, registry=r,
+        )
         self.end_to_end_latency = Histogram(
             "wirefeed_end_to_end_latency_seconds",
             "Input record timestamp to the commit of its output.",

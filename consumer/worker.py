@@ -444,6 +444,10 @@ class Worker:
         ]
         if not due:
             return
+        with self.metrics.commit_duration.time():
+            await self._commit_due(due)
+
+    async def _commit_due(self, due: list[_Batch]) -> None:
         if self.s.exactly_once:
             # one producer a partition: their commits are independent, so they
             # overlap (one round trip for all instead of one each); every one is
