@@ -215,8 +215,21 @@ class Pipeline:
         return Outcome(event, "story.canceled", story)
 
     def commit(self, outcome: Outcome) -> None:
-        """Apply an outcome's state changes (after its event is safely written)."""
-        self.index.apply_all(outcome.changes)
+        """Apply an outcome's state changes (after its event is safely written).
+
+        The last change is normally this outcome's own entry, just encoded: it is
+        applied from the entry object rather than decoded again (same index state).
+        """
+        changes, entry = outcome.changes, outcome.entry
+        if entry is None or not changes or changes[-1][0] != entry.key:
+            self.index.apply_all(changes)
+            return
+        self.index.apply_all(changes[:-1])
+        value = changes[-1][1]
+        if value is None:
+            self.index.apply(entry.key, None)
+        else:
+            self.index.apply_entry(entry, value)
 
     def run(self, record: RawRecord) -> Outcome:
         """process + commit, for callers without a transaction to wait for."""

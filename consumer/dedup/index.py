@@ -58,18 +58,22 @@ Change = tuple[str, bytes | None]
 U64 = npt.NDArray[np.uint64]
 Slots = npt.NDArray[np.intp]
 
-# band table: uint32 cells = check byte << 24 | slot
-_W = 16  # cells a bucket: 64 bytes, one cache line
+# band table: buckets of 16 uint32 cells (one cache line): 15 entry cells
+# (check byte << 24 | slot) and an overflow count
+_W = 16
+_D = _W - 1  # entry cells a bucket
 _PAD = 64  # buckets past the last home bucket, for overflow chains (no wrap-around)
 _EMPTY = np.uint32(0xFFFF_FFFF)
-_TOMB = np.uint32(0xFFFF_FFFE)
+_OVF = np.uint32(0xFF00_0000)  # | count; its check byte 0xFF never matches (see _check)
 _SLOT = np.uint32(0x00FF_FFFF)
 MAX_SLOTS = 0x00FF_FFFE  # slots 0xFFFFFE / 0xFFFFFF would alias the markers
 _GOLD = np.uint64(0x9E37_79B9_7F4A_7C15)
 _MAX_LOAD = 0.75
 _BUILD_LOAD = 0.5
+_MIN_LOAD = 0.125
 _CHUNK = 1 << 16
 _U24, _U32, _U33 = np.uint32(24), np.uint64(32), np.uint64(33)
+_U24_64, _LOW8, _FE = np.uint64(24), np.uint64(0xFF), np.uint64(0xFE)
 
 # heap items are Python ints ordered like (time, seq, slot)
 _SEQ_SHIFT = 32
@@ -88,6 +92,7 @@ _BAND_GATHER = np.array(
     ],
     dtype=np.intp,
 ).ravel()
+_U2 = np.dtype(np.uint16)
 _BAND_BYTES = np.append(np.arange(BANDS, dtype=np.uint8), np.uint8(0))
 
 
@@ -114,6 +119,23 @@ def query_hashes(sig: Signature) -> U64:
     return out
 
 
+def _aligned_buckets(n: int) -> npt.NDArray[np.uint32]:
+    """(n, 16) uint32 starting on a 64-byte boundary: one bucket, one cache line."""
+    buf = np.empty(n * _W + _W, dtype=np.uint32)
+    off = (-buf.ctypes.data % 64) // 4
+    out: npt.NDArray[np.uint32] = buf[off : off + n * _W].reshape(n, _W)
+    return out
+
+
+def _distinct(h: U64) -> U64:
+    """``h`` without repeats (a story whose bands share a hash gets one cell), unsorted
+    when there is none: the table does not care about the order of a story's cells."""
+    listed = h.tolist()
+    if len(set(listed)) == len(listed):
+        return h
+    return np.array(sorted(set(listed)), dtype=np.uint64)
+
+
 def _check(h: U64) -> npt.NDArray[np.uint32]:
     """The check byte of a cell: the low 8 bits of the hash (the bucket uses the high
     bits), 0xFF folded into 0xFE so that no cell equals a marker."""
@@ -125,31 +147,37 @@ def _check(h: U64) -> npt.NDArray[np.uint32]:
 class _BandTable:
     """Multimap 31-bit hash -> slot: bucketed open addressing with linear probing.
 
-    A cell is a check byte (see :func:`_check`) and a 24-bit slot: 4 bytes
-    a band a story at load 1. Its bucket comes from the high bits of ``h``, so
-    a cell matching the check byte is a candidate with a ~1/255 chance of being
-    another hash: hits are verified against the signatures by the caller.
+    A bucket is one 64-byte cache line of 16 ``uint32`` cells: 15 entry cells,
+    each a check byte (see :func:`_check`) and a 24-bit slot (4 bytes a band a
+    story at load 1), and an overflow cell ``_OVF | n``, n = how many entries
+    live past this bucket with their home at or before it. Its bucket comes
+    from the high bits of ``h``, so a cell matching the check byte is a
+    candidate with a ~1/255 chance of being another hash: hits are verified
+    against the signatures by the caller.
 
-    Invariant: a cell lives in the first bucket, from its home bucket on, that
-    had a free cell when it was inserted, and a bucket that has ever been full
-    never holds an ``_EMPTY`` cell again (deletion leaves a tombstone there), so
-    a lookup may stop at the first bucket holding an empty cell. Lookups read
-    two adjacent buckets at once (a strided view), so a full home bucket rarely
-    costs a second round.
+    Invariant: an entry lives in the first bucket, from its home bucket on,
+    that had an empty cell when it was inserted, and every bucket it passed
+    counts it in its overflow cell. A lookup stops at the first bucket whose
+    count is 0 (one bucket for almost every band), and a deletion just empties
+    the cell and un-counts the buckets it passed: no tombstones, so the table
+    does not silt up under churn (with tombstones, a bucket that had once been
+    full made every lookup through it read the next bucket too).
     """
 
     def __init__(self, nbuckets: int = 64, pad: int = _PAD) -> None:
         self.nb = nbuckets
-        self.cells = np.full((nbuckets + pad, _W), _EMPTY, dtype=np.uint32)
-        self._pairs = np.lib.stride_tricks.as_strided(
-            self.cells, shape=(nbuckets + pad - 1, 2 * _W), strides=(_W * 4, 4), writeable=False
-        )
+        self.cells = _aligned_buckets(nbuckets + pad)
+        self.cells[:, :_D] = _EMPTY
+        self.cells[:, _D] = _OVF
         self.live = 0  # cells holding an entry
-        self.used = 0  # cells not empty (live + tombstones)
+
+    @property
+    def used(self) -> int:
+        return self.live
 
     @property
     def capacity(self) -> int:
-        return self.nb * _W
+        return self.nb * _D
 
     @property
     def nbytes(self) -> int:
@@ -161,73 +189,80 @@ class _BandTable:
 
     @staticmethod
     def _cells(h: U64, slot: int) -> npt.NDArray[np.uint32]:
-        out: npt.NDArray[np.uint32] = (_check(h) << _U24) | np.uint32(slot)
+        c = np.minimum(h & _LOW8, _FE)  # the check byte, as _check
+        c <<= _U24_64
+        c |= np.uint64(slot)
+        out: npt.NDArray[np.uint32] = c.astype(np.uint32)
         return out
 
     def lookup(self, h: U64) -> npt.NDArray[np.uint32]:
         """Slots of every cell whose check byte matches (with repeats and false hits)."""
         b = self._bucket(h)
-        check = _check(h)[:, None]
-        parts: list[npt.NDArray[np.uint32]] = []
-        last = self._pairs.shape[0] - 1
-        while True:
-            rows = self._pairs[b]
+        check = np.minimum(h & _LOW8, _FE).astype(np.uint32)[:, None]
+        rows = self.cells[b]
+        # the overflow cell's and an empty cell's check byte 0xFF never matches
+        found: npt.NDArray[np.uint32] = rows[(rows >> _U24) == check] & _SLOT
+        more = rows[:, _D] != _OVF
+        if not more.any():
+            return found
+        parts = [found]
+        while more.any():  # a count > 0 is never in the last bucket (see _insert_one)
+            check = check[more]
+            b = b[more] + 1
+            rows = self.cells[b]
             hit = (rows >> _U24) == check
             if hit.any():
                 parts.append(rows[hit] & _SLOT)
-            more = rows.max(axis=1) != _EMPTY  # no empty cell: the chain goes on
-            if not more.any():
-                break
-            more &= b < last
-            if not more.any():
-                break
-            check = check[more]
-            b = np.minimum(b[more] + 2, last)
-        if not parts:
-            return np.zeros(0, dtype=np.uint32)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+            more = rows[:, _D] != _OVF
+        return np.concatenate(parts)
 
     def insert(self, slot: int, h: U64) -> None:
         """Add one story's cells (``h`` without repeats)."""
         cells = self._cells(h, slot)
         b = self._bucket(h)
         rows = self.cells[b]
-        free = rows >= _TOMB
+        free = rows == _EMPTY  # the overflow cell is never _EMPTY
         pos = free.argmax(axis=1)
         flat = b * _W + pos
-        # Vectorised for every cell whose home bucket has room and is not also
-        # another cell's target; only the rest walk the chain one by one. At the
-        # table's working load a full bucket among 42 homes is the rule, not the
-        # exception, so an all-or-nothing fast path would almost never apply.
-        roomy = np.flatnonzero(free.any(axis=1))
-        _, first = np.unique(flat[roomy], return_index=True)
-        fast = roomy[first]
-        was_empty = rows[fast, pos[fast]] == _EMPTY
-        self.cells.reshape(-1)[flat[fast]] = cells[fast]
-        self.used += int(np.count_nonzero(was_empty))
-        self.live += int(fast.size)
-        if fast.size == cells.size:
+        flat_list = flat.tolist()
+        roomy = free.any(axis=1)
+        if len(set(flat_list)) == len(flat_list) and roomy.all():
+            # the common case: every cell to an empty cell of its home bucket, no two
+            # to the same one: one write, no Python loop
+            self.cells.reshape(-1)[flat] = cells
+            self.live += len(flat_list)
             return
+        # vectorised for every cell whose home bucket has room and is not also another
+        # cell's target; only the rest walk the chain one by one
+        first: dict[int, int] = {}
+        for i in np.flatnonzero(roomy).tolist():
+            first.setdefault(flat_list[i], i)
+        fast = np.fromiter(first.values(), dtype=np.intp, count=len(first))
+        self.cells.reshape(-1)[flat[fast]] = cells[fast]
+        self.live += int(fast.size)
         rest = np.ones(cells.size, dtype=bool)
         rest[fast] = False
         for cell, home in zip(cells[rest].tolist(), b[rest].tolist(), strict=True):
             self._insert_one(cell, home)
 
-    def _insert_one(self, cell: int, bucket: int) -> None:
-        """Put one cell in the first free cell from ``bucket`` on (64 buckets a step)."""
+    def _insert_one(self, cell: int, home: int) -> None:
+        """Put one cell in the first empty cell from bucket ``home`` on (64 buckets a
+        step), counting it in the overflow cell of every bucket it passes."""
+        bucket = home
         while True:
-            flat = self.cells.reshape(-1)
-            block = flat[bucket * _W : (bucket + 64) * _W]
-            free = np.flatnonzero(block >= _TOMB)
+            block = self.cells[bucket : bucket + 64, :_D]
+            free = np.flatnonzero(block == _EMPTY)
             if free.size:
-                at = bucket * _W + int(free[0])
-                if flat[at] == _EMPTY:
-                    self.used += 1
-                flat[at] = cell
+                at = int(free[0])
+                bucket += at // _D
+                if bucket == self.cells.shape[0] - 1:  # the last bucket must stay count-free
+                    self._grow_pad()
+                self.cells[bucket, at % _D] = cell
+                self.cells[home:bucket, _D] += np.uint32(1)
                 self.live += 1
                 return
-            bucket += block.size // _W
-            if bucket >= self.cells.shape[0]:
+            bucket += block.shape[0]
+            if bucket >= self.cells.shape[0] - 1:
                 self._grow_pad()
 
     def _grow_pad(self) -> None:
@@ -235,34 +270,54 @@ class _BandTable:
         pad = self.cells.shape[0] - self.nb
         grown = _BandTable(self.nb, 2 * pad)
         grown.cells[: self.cells.shape[0]] = self.cells
-        self.cells, self._pairs = grown.cells, grown._pairs
+        self.cells = grown.cells
 
     def delete(self, slot: int, h: U64) -> None:
         """Remove one story's cells (``h`` as given to :meth:`insert`)."""
-        cells = self._cells(h, slot)[:, None]
+        cells = self._cells(h, slot)
         b = self._bucket(h)
-        while cells.size:
-            rows = self.cells[b]
-            match = rows == cells
-            found = match.any(axis=1)
-            retry = np.zeros(b.size, dtype=bool)
-            if found.any():
-                fi = np.flatnonzero(found)
-                flat = b[fi] * _W + match[fi].argmax(axis=1)
-                _, first = np.unique(flat, return_index=True)
-                if first.size < fi.size:  # two equal cells in one bucket: one at a time
-                    retry[fi] = True
-                    retry[fi[first]] = False
-                    fi, flat = fi[first], flat[first]
-                has_empty = (rows[fi] == _EMPTY).any(axis=1)
-                # a bucket holding an empty cell was never full: no chain passes it
-                self.cells.reshape(-1)[flat] = np.where(has_empty, _EMPTY, _TOMB)
-                self.live -= int(fi.size)
-                self.used -= int(np.count_nonzero(has_empty))
-            go_on = (~found & ~(rows == _EMPTY).any(axis=1)) | retry
-            nxt = b + ~retry
-            go_on &= nxt < self.cells.shape[0]
-            cells, b = cells[go_on], nxt[go_on]
+        rows = self.cells[b]
+        match = rows == cells[:, None]
+        pos = match.argmax(axis=1)
+        flat = b * _W + pos
+        flat_list = flat.tolist()
+        # A match in a bucket that no cell passed is this cell, or an equal cell of
+        # the same story (same check byte) that is as good to take: neither moved on.
+        own = match.any(axis=1) & (rows[:, _D] == _OVF)
+        if len(set(flat_list)) == len(flat_list) and own.all():
+            self.cells.reshape(-1)[flat] = _EMPTY
+            self.live -= len(flat_list)
+            return
+        first: dict[int, int] = {}
+        for i in np.flatnonzero(own).tolist():
+            first.setdefault(flat_list[i], i)
+        fast = np.fromiter(first.values(), dtype=np.intp, count=len(first))
+        self.cells.reshape(-1)[flat[fast]] = _EMPTY
+        self.live -= int(fast.size)
+        rest = np.ones(cells.size, dtype=bool)
+        rest[fast] = False
+        for cell, home in zip(cells[rest].tolist(), b[rest].tolist(), strict=True):
+            self._delete_one(cell, home)
+
+    def _delete_one(self, cell: int, home: int) -> None:
+        """Empty the first cell equal to ``cell`` from bucket ``home`` on (64 buckets a
+        step, up to the chain's end), un-counting it in the buckets it passed (a cell
+        that is not there is ignored)."""
+        bucket = home
+        while True:
+            block = self.cells[bucket : bucket + 64]
+            hit = np.flatnonzero(block[:, :_D] == cell)
+            ends = np.flatnonzero(block[:, _D] == _OVF)  # no cell passed: the chain ends
+            end = int(ends[0]) if ends.size else block.shape[0]
+            if hit.size and int(hit[0]) // _D <= end:
+                at = bucket + int(hit[0]) // _D
+                self.cells[at, int(hit[0]) % _D] = _EMPTY
+                self.cells[home:at, _D] -= np.uint32(1)
+                self.live -= 1
+                return
+            if ends.size:
+                return
+            bucket += block.shape[0]
 
     @classmethod
     def build(cls, slots: Slots, sigs: npt.NDArray[np.uint16]) -> _BandTable:
@@ -285,20 +340,31 @@ class _BandTable:
         cells <<= _U24
         cells |= keys.astype(np.uint32)  # the low 32 bits: the slot
         del keys
-        table = cls(max(64, int(h.size / (_W * _BUILD_LOAD)) + 1))
+        table = cls(max(64, int(h.size / (_D * _BUILD_LOAD)) + 1))
         if not h.size:
             return table
-        # inserting in bucket order, a cell goes to the first free cell at or after
-        # its home bucket, i.e. pos[i] = max(home[i] * W, pos[i-1] + 1)
-        step = np.arange(h.size, dtype=np.intp)
-        pos = table._bucket(h) * _W - step
+        # inserting in bucket order, a cell goes to the first empty cell at or after its
+        # home bucket: in entry-cell numbering (15 a bucket), pos[i] = max(home[i] * 15,
+        # pos[i-1] + 1)
+        home = table._bucket(h)
+        del h
+        step = np.arange(home.size, dtype=np.intp)
+        pos = home * _D - step
         np.maximum.accumulate(pos, out=pos)
         pos += step
         del step
-        if int(pos[-1]) >= table.cells.size:  # a long chain at the end (many equal bands)
-            table = cls(table.nb, int(pos[-1]) // _W + 1 - table.nb + _PAD)
-        table.cells.reshape(-1)[pos] = cells
-        table.live = table.used = int(h.size)
+        at = pos // _D
+        rows = int(at[-1]) + 2  # the last bucket stays count-free
+        if rows > table.cells.shape[0]:  # a long chain at the end (many equal bands)
+            table = cls(table.nb, rows - table.nb + _PAD)
+        table.cells.reshape(-1)[at * _W + pos % _D] = cells
+        moved = at > home
+        if moved.any():  # each moved cell counts in the buckets home .. at - 1
+            nrows = table.cells.shape[0]
+            diff = np.bincount(home[moved], minlength=nrows + 1)
+            diff -= np.bincount(at[moved], minlength=nrows + 1)
+            table.cells[:, _D] |= np.cumsum(diff[:nrows]).astype(np.uint32)
+        table.live = int(pos.size)
         return table
 
 
@@ -376,6 +442,7 @@ class Index:
         self._facts_end = 0
         self._facts_dead = 0
         self._facts = np.zeros(4096, dtype=np.uint32)
+        self._memo: tuple[bytes, U64] = (b"", np.zeros(0, dtype=np.uint64))
         self._columns(1024)
 
     def _columns(self, cap: int) -> None:
@@ -452,10 +519,25 @@ class Index:
         wm = event_time_ms if self.watermark_ms is None else max(self.watermark_ms, event_time_ms)
         return wm - self.window_ms
 
+    def _hashes(self, sig: Signature, *, keep: bool = True) -> U64:
+        """:func:`query_hashes`, remembered for the last signature looked up or added: a
+        decision scans the signature that the commit then adds. Evictions (``keep``
+        false) use the memo but do not replace it."""
+        if sig.dtype != _U2:
+            return query_hashes(sig)
+        raw = sig.tobytes()
+        memo = self._memo
+        if memo[0] == raw:
+            return memo[1]
+        h = query_hashes(sig)
+        if keep:
+            self._memo = (raw, h)
+        return h
+
     def scan(self, sig: Signature, min_time_ms: int | None = None) -> tuple[Slots, Slots]:
         """Slots sharing at least one LSH band with ``sig`` (and not older than
         ``min_time_ms``), with their number of equal signature positions."""
-        found = self._table.lookup(query_hashes(sig))
+        found = self._table.lookup(self._hashes(sig))
         if not found.size:
             return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
         # check-byte collisions (~1 a query): keep slots with a band truly equal
@@ -547,12 +629,18 @@ class Index:
         for key, value in changes:
             self.apply(key, value)
 
+    def apply_entry(self, entry: StateEntry, value: bytes) -> None:
+        """Apply ``(entry.key, value)`` where ``value`` is ``entry.encode()``, without
+        decoding it again: the entry object itself is added when it holds exactly what
+        its encoding does (see :meth:`StateEntry.encodes_as_is`)."""
+        self.add(entry if entry.encodes_as_is() else StateEntry.decode(value))
+
     def remove(self, fingerprint: bytes) -> bool:
         slot = self._by_key.pop(fingerprint, None)
         if slot is None:
             return False
         self._live[slot] = False
-        self._table.delete(slot, np.unique(query_hashes(self._sigs[slot])))
+        self._table.delete(slot, _distinct(self._hashes(self._sigs[slot], keep=False)))
         _unlink(self._by_story, self._story[slot].tobytes(), slot)
         agency = self._agency[slot]
         if agency is not None:
@@ -613,8 +701,10 @@ class Index:
         heapq.heappush(self._heap, item)
         self._advance(entry.event_time_ms)
         table = self._table
-        table.insert(slot, np.unique(query_hashes(self._sigs[slot])))
-        if table.used > _MAX_LOAD * table.capacity:
+        table.insert(slot, _distinct(self._hashes(self._sigs[slot])))
+        if table.live > _MAX_LOAD * table.capacity or (
+            table.nb > 64 and table.live < _MIN_LOAD * table.capacity
+        ):  # grow, or give back the memory of a peak
             self._table = _BandTable.build(
                 np.flatnonzero(self._live[: len(self._agency)]), self._sigs
             )

@@ -94,6 +94,22 @@ class StateEntry:
             )
         )
 
+    def encodes_as_is(self) -> bool:
+        """True when ``decode(encode())`` holds the same values as this entry (what
+        :meth:`Index.apply_entry` relies on): encode truncates or pads what does not
+        fit its fixed layout."""
+        sig, facts, aid = self.signature, self.facts, self.agency_id
+        return (
+            len(self.fingerprint) == 16
+            and len(self.story_id) == 32
+            and len(self.event_id) == 32
+            and sig.dtype == np.uint16
+            and sig.shape == (NUM_PERM,)
+            and facts.dtype == np.uint32
+            and facts.ndim == 1
+            and (aid is None or len(aid.encode("utf-8")) <= 254)
+        )
+
     @classmethod
     def decode(cls, data: bytes) -> StateEntry:
         (fmt, fp, sid, eid, t, count, version, flags, nfacts, alen) = _HEAD.unpack_from(data)

@@ -384,3 +384,87 @@ def test_fact_fast_path_equals_the_plain_scan(text: str) -> None:
     plain = [(m.start(), m.group()) for m in fpm._CAPITALISED.finditer(text)
              if m.group()[0].isupper()]
     assert list(fpm._capitalised(text)) == plain
+
+
+def _state(index: Index) -> list[tuple[object, ...]]:
+    return sorted(
+        (e.key, e.encode(), slot) for slot, e in
+        ((int(s), index.entry(int(s))) for s in np.flatnonzero(index._live[: len(index._agency)]))
+    )
+
+
+def test_apply_entry_equals_apply_of_its_bytes() -> None:
+    rng = np.random.default_rng(11)
+    base = rng.integers(0, 1 << 16, (30, 128), dtype=np.uint16)
+    by_entry, by_bytes = Index(max_entries=10**9), Index(max_entries=10**9)
+    for step in range(600):
+        e = _random_entry(rng, int(rng.integers(0, 200)), base)
+        if step % 7 == 0:  # longer than the 254 bytes the encoding keeps
+            e = StateEntry(e.fingerprint, e.story_id, e.event_id, e.event_time_ms, e.signature,
+                           e.shingle_count, e.facts, agency_id="ü" * 200)
+            assert not e.encodes_as_is()
+        elif step % 11 == 0:  # facts of another dtype: stored as uint32 all the same
+            e = StateEntry(e.fingerprint, e.story_id, e.event_id, e.event_time_ms, e.signature,
+                           e.shingle_count, e.facts.astype(np.int64))
+            assert not e.encodes_as_is()
+        else:
+            assert e.encodes_as_is()
+        value = e.encode()
+        by_entry.apply_entry(e, value)
+        by_bytes.apply(e.key, value)
+        if step % 3 == 0:
+            fp = by_bytes.fingerprints()[int(rng.integers(0, len(by_bytes)))]
+            by_entry.apply(fp.hex(), None)
+            by_bytes.apply(fp.hex(), None)
+    assert _state(by_entry) == _state(by_bytes)
+    assert by_entry.watermark_ms == by_bytes.watermark_ms
+    for _ in range(20):
+        sig = _random_entry(rng, 0, base).signature
+        a, b = by_entry.scan(sig), by_bytes.scan(sig)
+        assert np.array_equal(a[0], b[0])
+        assert np.array_equal(a[1], b[1])
+
+
+def test_pipeline_commit_equals_applying_the_changes(seed: list[str]) -> None:
+    docs = reuters(40)
+    values = [orjson.dumps({"headline": f"H{i}", "body": "\n\n".join(p)}) for i, p in
+              enumerate(docs + docs[:10])]
+    a = Pipeline(max_entries=25, parser=parse_record)
+    b = Pipeline(max_entries=25, parser=parse_record)
+    for i, value in enumerate(values):
+        rec = RawRecord(value=value, offset=i, timestamp_ms=1_700_000_000_000 + i * 60_000)
+        oa, ob = a.process(rec), b.process(rec)
+        assert oa.changes == ob.changes
+        assert oa.event == ob.event
+        a.commit(oa)
+        b.index.apply_all(ob.changes)
+    assert _state(a.index) == _state(b.index)
+
+
+def test_band_table_overflow_counts_return_to_zero() -> None:
+    from consumer.dedup.index import _D, _EMPTY, _OVF, _BandTable, _distinct, query_hashes
+
+    rng = np.random.default_rng(7)
+    table = _BandTable(nbuckets=16, pad=2)  # too small: chains, a grown pad
+    base = rng.integers(0, 1 << 16, (5, 128), dtype=np.uint16)
+    held: dict[int, np.ndarray] = {}
+    for step in range(400):
+        if held and rng.random() < 0.45:
+            slot = list(held)[int(rng.integers(0, len(held)))]
+            table.delete(slot, held.pop(slot))
+        else:
+            slot = step
+            sig = base[rng.integers(0, 5)].copy()
+            redraw = rng.random(128) < 0.3
+            sig[redraw] = rng.integers(0, 1 << 16, int(redraw.sum()), dtype=np.uint16)
+            held[slot] = _distinct(query_hashes(sig))
+            table.insert(slot, held[slot])
+        if step % 50 == 0:
+            for slot, h in held.items():  # every cell of every held story is reachable
+                assert slot in set(table.lookup(h).tolist())
+    assert table.live == sum(h.size for h in held.values())
+    for slot, h in held.items():
+        table.delete(slot, h)
+    assert table.live == 0
+    assert (table.cells[:, :_D] == _EMPTY).all()
+    assert (table.cells[:, _D] == _OVF).all()  # every overflow count back to zero
