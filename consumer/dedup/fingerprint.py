@@ -32,7 +32,6 @@ import hashlib
 import re
 import zlib
 from array import array
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -245,46 +244,6 @@ def facts(body_text: str) -> tuple[npt.NDArray[np.uint32], dict[int, tuple[str, 
     name_hashes, ks = _fact_hashes(folded)
     words = dict(zip(name_hashes, zip(folded, ks, strict=True), strict=True))  # later wins
     return np.array(sorted(set(hashes + name_hashes)), dtype=np.uint32), words
-
-
-# ---- a per-capital scan ------------------------------------------------------------
-# facts() does not call these (it did before issue 8). They stay only for
-# tests/unit/test_dedup_core.py::test_fact_fast_path_equals_the_plain_scan (a file
-# this change does not own); delete them with that test, which
-# tests/unit/test_fingerprint_facts.py supersedes.
-_CAPITALISED = re.compile(r"\b[^\W\d_][\w'’-]*")
-_CAPITALISED_AT = re.compile(r"[^\W\d_][\w'’-]*")
-_LATIN1_CAPITAL = re.compile(r"\b[A-ZÀ-ÖØ-Þ]")
-
-
-def _token_start(text: str, pos: int) -> bool:
-    """Whether a left-to-right scan of :data:`_CAPITALISED` starts a match at ``pos``."""
-    if pos == 0 or text[pos - 1] not in "'’-":
-        return True
-    start = pos
-    while start > 0 and re.match(r"[\w'’-]", text[start - 1]) is not None:
-        start -= 1
-    return _NAME_RUN_HEAD.match(text, start).end() == pos  # type: ignore[union-attr]
-
-
-_NAME_RUN_HEAD = re.compile(r"(?:['’-]|[\d_]\w*+)*+")
-
-
-def _capitalised(text: str) -> Iterator[tuple[int, str]]:
-    """(start, token) of the matches of :data:`_CAPITALISED` whose first letter is
-    upper case."""
-    if not _BEYOND_LATIN1.search(text) or not any(
-        c.isupper() for c in set(_BEYOND_LATIN1.findall(text))
-    ):
-        for m in _LATIN1_CAPITAL.finditer(text):
-            pos = m.start()
-            if _token_start(text, pos):
-                yield pos, _CAPITALISED_AT.match(text, pos).group()  # type: ignore[union-attr]
-        return
-    for m in _CAPITALISED.finditer(text):
-        tok = m.group()
-        if tok[0].isupper():
-            yield m.start(), tok
 
 
 def typo_variants(word: str) -> set[str]:

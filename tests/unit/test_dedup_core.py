@@ -373,19 +373,6 @@ def test_restore_rejects_corrupt_entries(seed: list[str]) -> None:
         Index.restore([("k", b"\x09" + data[1:])])
 
 
-@pytest.mark.parametrize(
-    "text",
-    ["abc-Def l'Oréal O'Neil 5-Abc _Xy Über Öl. Straße ÅRHUS", "Ǆemal and Ωmega in Ἀθῆναι, Ǆ",
-     "x ’Tis a-B-c said. The Bank  „Deutsche Bank“ (Reuters) 1,5 1.5 15"],
-)
-def test_fact_fast_path_equals_the_plain_scan(text: str) -> None:
-    from consumer.dedup import fingerprint as fpm
-
-    plain = [(m.start(), m.group()) for m in fpm._CAPITALISED.finditer(text)
-             if m.group()[0].isupper()]
-    assert list(fpm._capitalised(text)) == plain
-
-
 def _state(index: Index) -> list[tuple[object, ...]]:
     return sorted(
         (e.key, e.encode(), slot) for slot, e in
