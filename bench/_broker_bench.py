@@ -329,11 +329,11 @@ class CountingWorker(Worker):
             self._bench_pending.pop(b.tp, None)
         await super()._abort(batches)
 
-    def _committed(self, batch: _Batch) -> None:
-        self.bench_committed += len(batch.timestamps)
-        self.bench_events.update(self._bench_pending.pop(batch.tp, Counter()))
+    def _committed(self, tp: TopicPartition, timestamps: list[int]) -> None:
+        self.bench_committed += len(timestamps)
+        self.bench_events.update(self._bench_pending.pop(tp, Counter()))
         self.bench_last = time.perf_counter()
-        super()._committed(batch)
+        super()._committed(tp, timestamps)
 
 
 def shell_only(worker: Worker, sample: Sequence[bytes], topic: str) -> None:
