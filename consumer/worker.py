@@ -447,12 +447,17 @@ class Worker:
                        event_type=etype)
 
     async def _commit(self, batches: list[_Batch], *, force: bool) -> None:
-        now = time.monotonic()
-        due = [
-            b for b in batches
-            if b.timestamps and (force or now - b.opened_at >= self.s.commit_interval_ms / 1000)
-        ]
-        if not due:
+        """Commit every batch with records once the oldest is due (or now, with ``force``).
+
+        All together, not each when its own interval ends: the loop stands
+        still once per interval for one overlapped round of commits, instead
+        of once per partition at staggered times.
+        """
+        due = [b for b in batches if b.timestamps]
+        oldest = min((b.opened_at for b in due), default=None)
+        if oldest is None or (
+            not force and time.monotonic() - oldest < self.s.commit_interval_ms / 1000
+        ):
             return
         with self.metrics.commit_duration.time():
             await self._commit_due(due, force=force)
