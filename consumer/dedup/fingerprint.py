@@ -46,11 +46,29 @@ _B_BITS_COLLISION = 1.0 / 65536.0
 _WORD = re.compile(r"\w+")
 _NUMBER = re.compile(r"\d(?:[\d.,]*\d)?")
 _U32 = next(code for code in "IL" if array(code).itemsize == 4)  # array typecode of a uint32
-# on an ASCII text \w is [A-Za-z0-9_]: str.translate + str.split find _WORD's matches
-# in half the time of the regex
-_ASCII_NON_WORD = str.maketrans(
-    {c: " " for c in map(chr, range(128)) if not (c.isalnum() or c == "_")}
-)
+# \w on Latin-1 text: str.isalnum() or "_" (the regex module's definition), and \d is [0-9]
+_LATIN1_WORD = "0-9A-Z_a-z\xaa\xb2\xb3\xb5\xb9\xba\xbc-\xbe\xc0-\xd6\xd8-\xf6\xf8-\xff"
+# bytes.translate tables for Latin-1 bytes: word characters kept, every other byte a space;
+# digits kept, every other byte a space (the caller deletes "." and ",")
+_LATIN1_WORD_BYTES = bytes(b if re.match(f"[{_LATIN1_WORD}]", chr(b)) else 0x20 for b in range(256))
+_DIGIT_BYTES = bytes(b if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_CHAR_REF = re.compile(rb"&#([0-9]+);")
+
+
+def _latin1_words(text: str) -> bool:
+    r"""Whether no character of ``text`` beyond Latin-1 is a word character (\w), so that
+    its Latin-1 encoding with ``?`` for those characters has the same words and digits.
+
+    Encoding with character references finds the characters beyond Latin-1 faster than
+    a regex scan; a reference already in the text only adds a character to check."""
+    if text.isascii():
+        return True
+    for ref in set(_CHAR_REF.findall(text.encode("latin-1", "xmlcharrefreplace"))):
+        code = int(ref)
+        if code > 0x10FFFF or chr(code).isalnum():
+            return False
+    return True
+
 
 Signature = npt.NDArray[np.uint16]
 
@@ -81,9 +99,11 @@ def shingles(normalized_text: str) -> list[str]:
 
 
 def _words(text: str) -> list[str]:
-    """``_WORD.findall(text)``, faster for ASCII text."""
-    if text.isascii():
-        return text.translate(_ASCII_NON_WORD).split()
+    """``_WORD.findall(text)``; bytes.translate and str.split find the same words in a
+    fifth of the time (ASCII) to a tenth (Latin-1) when no word character is beyond Latin-1."""
+    if _latin1_words(text):
+        encoded = text.encode("latin-1", "replace").translate(_LATIN1_WORD_BYTES)
+        return encoded.decode("latin-1").split()
     return _WORD.findall(text)
 
 
@@ -152,11 +172,12 @@ def _not_sentence_start(lookback: str = "") -> str:
 @dataclass(frozen=True, slots=True)
 class _NameScan:
     r"""The name patterns for one kind of text. ``word`` and ``digit`` are the contents
-    of a character class for ``\w`` and ``\d``: ASCII ranges on an ASCII text (where
-    they mean the same and match faster), else ``\w`` and ``\d``; ``upper`` is a class
-    of the upper-case letters the text can hold."""
+    of a character class for ``\w`` and ``\d``: explicit ranges where the text allows
+    (they match faster), else ``\w`` and ``\d``; ``upper`` is a class of the upper-case
+    letters the text can hold."""
 
     run_start: re.Pattern[str]  # names whose capital starts its run: one fast scan
+    joined: tuple[re.Pattern[str], ...]  # a joiner before a capital: needed by `headed`
     headed: re.Pattern[str]  # a name after an unqualifying head ("12-Foo", "'Foo")
     every: re.Pattern[str]  # all names in one scan, in text order; search " " + text
 
@@ -169,11 +190,13 @@ class _NameScan:
         return cls(
             # starting with a character class lets the regex engine skip to the capitals
             run_start=re.compile(f"{upper}(?<!{token}.){_not_sentence_start('.')}{token}+"),
+            # a literal first character: the regex engine skips to it at memchr speed
+            joined=tuple(re.compile(f"{joiner}{upper}") for joiner in "'’-"),
             # the run's first character: a joiner, or a digit or _ and the word
-            # characters after it
+            # characters after it; the name is group 1
             headed=re.compile(
                 f"[{digit}_'’-](?<!{token}.)(?:(?<=[{digit}_])[{word}]*+)?+{unqualifying}\\b"
-                f"{_not_sentence_start()}{upper}{token}"
+                f"{_not_sentence_start()}({upper}{token}+)"
             ),
             every=re.compile(
                 f"[^{word}'’-]{unqualifying}\\b{_not_sentence_start()}({upper}{token}+)"
@@ -181,49 +204,67 @@ class _NameScan:
         )
 
     def names(self, text: str) -> list[str]:
-        if self.headed.search(text) is None:  # the common case
+        # a headed name's capital follows a joiner; most texts have no joiner before a
+        # capital, and three literal searches cost less than one headed scan
+        if not any(p.search(text) for p in self.joined):
             return self.run_start.findall(text)
-        return self.every.findall(" " + text)  # " ": a run at the start needs a character before it
+        # between headed names (one per run at most, and few), the run_start names
+        out: list[str] = []
+        pos = 0
+        for m in self.headed.finditer(text):
+            out += self.run_start.findall(text, pos, m.start())
+            out.append(m.group(1))
+            pos = m.end()
+        return out + self.run_start.findall(text, pos) if pos else self.run_start.findall(text)
 
 
 _ASCII_NAMES = _NameScan.build("A-Za-z0-9_", "0-9", "[A-Z]")
-_LATIN1_NAMES = _NameScan.build(r"\w", r"\d", "[A-ZÀ-ÖØ-Þ]")  # Latin-1's str.isupper() letters
+# Latin-1's str.isupper() letters; explicit Latin-1 classes when no word character is
+# beyond Latin-1, else \w and \d when no upper-case letter is
+_LATIN1_NAMES = _NameScan.build(_LATIN1_WORD, "0-9", "[A-ZÀ-ÖØ-Þ]")
+_LATIN1_UPPER_NAMES = _NameScan.build(r"\w", r"\d", "[A-ZÀ-ÖØ-Þ]")
 _ANY_CASE_WORDS = _NameScan.build(r"\w", r"\d", r"[^\W\d_]").every  # filter str.isupper()
-# on an ASCII text, the digits of each _NUMBER match are the runs left after deleting
-# "." and "," and blanking every other non-digit
-_ASCII_NUMBER_DIGITS = str.maketrans(
-    {c: (None if c in ".," else " ") for c in map(chr, range(128)) if not c.isdigit()}
-)
 
 
-def _names(body_text: str) -> list[str]:
-    """The capitalised, non-sentence-initial tokens of ``body_text``, in text order."""
+def _names(body_text: str, latin1: bool) -> list[str]:
+    """The capitalised, non-sentence-initial tokens of ``body_text``, in text order;
+    ``latin1``: :func:`_latin1_words` of the text."""
     if body_text.isascii():
         return _ASCII_NAMES.names(body_text)
-    if not any(c.isupper() for c in set(_BEYOND_LATIN1.findall(body_text))):
+    if latin1:
         return _LATIN1_NAMES.names(body_text)
+    if not any(c.isupper() for c in set(_BEYOND_LATIN1.findall(body_text))):
+        return _LATIN1_UPPER_NAMES.names(body_text)
     return [tok for tok in _ANY_CASE_WORDS.findall(" " + body_text) if tok[0].isupper()]
 
 
-def _number_digits(body_text: str) -> list[str]:
-    """The digits of each :data:`_NUMBER` match (a match holds digits . and , only)."""
-    if body_text.isascii():
-        return body_text.translate(_ASCII_NUMBER_DIGITS).split()
-    return [n.replace(".", "").replace(",", "") for n in _NUMBER.findall(body_text)]
+def _number_tokens(body_text: str, latin1: bool) -> list[str]:
+    """``"#"`` and the digits of each :data:`_NUMBER` match (a match holds digits . and ,
+    only): on Latin-1 words the digit runs left after deleting "." and "," and blanking
+    every other byte."""
+    if latin1:
+        encoded = body_text.encode("latin-1", "replace").translate(_DIGIT_BYTES, b".,")
+        return list(map("#".__add__, encoded.decode("ascii").split()))
+    return ["#" + n.replace(".", "").replace(",", "") for n in _NUMBER.findall(body_text)]
 
 
 def _fact_hashes(tokens: list[str]) -> tuple[list[int], list[int]]:
     """:func:`fact_hash` of each token with its occurrence number k (the k-th time the
-    token appears), and the k, in token order: one comprehension, no call per token."""
-    crc32 = zlib.crc32
+    token appears), and the k, in token order. The tokens hold no space: one join, one
+    encode and one split make the bytes to hash, with no call per token."""
+    if not tokens:
+        return [], []
     if len(set(tokens)) == len(tokens):  # the common case: every k is 1
-        return [crc32((tok + "\x001").encode()) for tok in tokens], [1] * len(tokens)
-    seen: dict[str, int] = {}
-    ks: list[int] = []
-    for tok in tokens:
-        seen[tok] = k = seen.get(tok, 0) + 1
-        ks.append(k)
-    return [crc32(f"{tok}\x00{k}".encode()) for tok, k in zip(tokens, ks, strict=True)], ks
+        ks = [1] * len(tokens)
+        joined = "\x001 ".join(tokens) + "\x001"
+    else:
+        seen: dict[str, int] = {}
+        ks = []
+        for tok in tokens:
+            seen[tok] = k = seen.get(tok, 0) + 1
+            ks.append(k)
+        joined = " ".join(map("{}\x00{}".format, tokens, ks))
+    return list(map(zlib.crc32, joined.encode().split(b" "))), ks
 
 
 def facts(body_text: str) -> tuple[npt.NDArray[np.uint32], dict[int, tuple[str, int]]]:
@@ -235,8 +276,9 @@ def facts(body_text: str) -> tuple[npt.NDArray[np.uint32], dict[int, tuple[str, 
     joined by spaces: sentence starts are then found by punctuation alone, so
     re-wrapping a paragraph does not move a word in or out of the facts.
     """
-    hashes, _ = _fact_hashes(["#" + digits for digits in _number_digits(body_text)])
-    names = _names(body_text)
+    latin1 = _latin1_words(body_text)
+    hashes, _ = _fact_hashes(_number_tokens(body_text, latin1))
+    names = _names(body_text, latin1)
     if not names:
         return np.array(sorted(set(hashes)), dtype=np.uint32), {}
     # one casefold call: it maps code point by code point, and a name holds no space
