@@ -165,8 +165,9 @@ def goals(res: dict[str, Any]) -> list[dict[str, Any]]:
     ratios = broker.get("ratios", {})
     eos = ratios.get("wirefeed eos / A eos")
     shell = ratios.get("shell-only eos / A eos")
+    pool = ratios.get("wirefeed+pool eos / A eos")
     add("exactly-once >= 0.7x baseline A", eos, None if eos is None else eos >= 0.7,
-        f"shell alone (parse+dedup replayed): {shell}x")
+        f"with a parse pool: {pool}x; shell alone (parse+dedup replayed): {shell}x")
     lat = broker.get("latency_ms", {})
 
     def p99(mode: str, load: int) -> float | None:
