@@ -453,6 +453,9 @@ class Worker:
         still once per interval for one overlapped round of commits, instead
         of once per partition at staggered times.
         """
+        if force and self._offset_commit is not None:
+            # revocation and shutdown must not leave an offset commit behind them
+            await self._finish_offset_commit()
         due = [b for b in batches if b.timestamps]
         oldest = min((b.opened_at for b in due), default=None)
         if oldest is None or (

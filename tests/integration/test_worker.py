@@ -7,6 +7,7 @@ import os
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -214,3 +215,57 @@ async def test_input_topics_by_pattern(
         out = await kafka.consume_all(topics.output, expected=2)
     sources = sorted(_headers(r)["wirefeed-source-topic"].decode() for r in out)
     assert sources == [f"{prefix}.dpa", f"{prefix}.reuters"]
+
+
+async def test_at_least_once_stop_leaves_every_offset_committed(
+    kafka: KafkaHelper, unique_name: Callable[[str], str]
+) -> None:
+    """Offsets commit in the background in at-least-once mode; a stop must still wait for them.
+
+    Otherwise a rolling restart would replay the records of the last interval.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from tests.corpus import reuters_wire
+
+    topics = await make_topics(kafka, unique_name, partitions=3)
+    group = unique_name("g")
+    settings = topics.settings(kafka.bootstrap, group, processing_guarantee="at_least_once")
+    values = reuters_wire(600)
+    async with InProcessWorker(settings) as w:
+        consumer = w.worker._consumer
+        assert consumer is not None
+        commit = consumer.commit
+
+        async def slow_commit(*args: Any, **kwargs: Any) -> None:  # a slow coordinator
+            await asyncio.sleep(0.3)
+            await commit(*args, **kwargs)
+
+        consumer.commit = slow_commit  # type: ignore[method-assign]
+        await kafka.produce(topics.input, values)
+        for _ in range(600):  # bounded: 60 s
+            if w.counter("wirefeed_records_consumed_total", topic=topics.input) >= len(values):
+                break
+            await asyncio.sleep(0.1)
+        # stop while the last offsets are in flight and no record waits in a batch: the
+        # shutdown's own commit then has nothing due, and must still wait for that one
+        worker = w.worker
+        for _ in range(5000):  # bounded: ~10 s
+            inflight = worker._offset_commit
+            if (inflight is not None and not inflight.done()
+                    and not any(b.timestamps for b in worker._batches.values())):
+                break
+            await asyncio.sleep(0.001)
+        else:
+            raise AssertionError("never saw an offset commit in flight")
+    reader = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=group,
+                              enable_auto_commit=False)
+    await reader.start()
+    try:
+        tps = [TopicPartition(topics.input, p) for p in range(3)]
+        ends = await reader.end_offsets(tps)
+        committed = {tp: await reader.committed(tp) for tp in tps}
+    finally:
+        await reader.stop()
+    assert sum(ends.values()) == len(values)
+    assert committed == ends
