@@ -33,6 +33,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
 import bench_pipeline  # noqa: E402
+import bench_pool  # noqa: E402
 
 RESULTS = BENCH / "results"
 COMMIT_INTERVAL_MS = 100
@@ -275,6 +276,12 @@ def print_core(core: dict[str, Any]) -> None:
             print(f"  {r['held']:>9,} {r.get('lookup_us', 0):>10.1f} "
                   f"{r.get('us_per_story') or 0:>9.1f} {r.get('ram_bytes_per_story', 0):>11.0f} "
                   f"{r.get('restore_s', 0):>10.2f}")
+    pool = core.get("pool") or {}
+    if pool.get("rows"):
+        print(f"\ncore: parse pool, no Kafka (bench_pool.py), {pool['records']} records, "
+              f"{pool['cores']} cores")
+        for r in pool["rows"]:
+            print(f"  {r['variant']:14s} {r['records_per_s']:>8} rec/s {r['x_in_loop']:>6.2f}x")
     for name in ("parse", "dedup_scale"):
         part = core.get(name) or {}
         if part and (part.get("returncode") or not part.get("rows")):
@@ -311,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  bench_parse: {res['core']['parse']['seconds']}s", flush=True)
         res["core"]["dedup_scale"] = core_dedup_scale(args.quick)
         print(f"  bench_dedup_scale: {res['core']['dedup_scale']['seconds']}s", flush=True)
+        t = time.perf_counter()
+        res["core"]["pool"] = bench_pool.run(3000 if args.quick else 12_000)
+        print(f"  bench_pool: {time.perf_counter() - t:.1f}s", flush=True)
     res["goals"] = goals(res)
     res["seconds"] = round(time.perf_counter() - started, 1)
     if res.get("broker"):
