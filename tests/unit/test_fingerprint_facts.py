@@ -139,6 +139,9 @@ TRICKY = [
     # every Latin-1 character starting a token, then after a joiner and a digit
     "x " + " ".join(f"{chr(c)}b 7-{chr(c)}c x’{chr(c)}d" for c in range(0xA0, 0x100)),
     "x " + " ".join(f"{chr(c)}b 7-{chr(c)}c x'{chr(c)}d" for c in range(0x20, 0x80)),
+    # occurrence numbers from 256 on
+    "x" + " Ab 7, Cd" * 300,
+    "x" + " Äb 7, Cd" * 300,
 ]
 
 
