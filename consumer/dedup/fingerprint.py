@@ -182,7 +182,7 @@ class _NameScan:
     every: re.Pattern[str]  # all names in one scan, in text order; search " " + text
 
     @classmethod
-    def build(cls, word: str, digit: str, upper: str) -> _NameScan:
+    def build(cls, word: str, digit: str, upper: str, joiners: str = "'’-") -> _NameScan:
         token = f"[{word}'’-]"
         # the head of a run before its first qualifying letter: joiners, and word
         # characters after a digit or _ ("12-", "1abc-", "'")
@@ -191,7 +191,7 @@ class _NameScan:
             # starting with a character class lets the regex engine skip to the capitals
             run_start=re.compile(f"{upper}(?<!{token}.){_not_sentence_start('.')}{token}+"),
             # a literal first character: the regex engine skips to it at memchr speed
-            joined=tuple(re.compile(f"{joiner}{upper}") for joiner in "'’-"),
+            joined=tuple(re.compile(f"{joiner}{upper}") for joiner in joiners),
             # the run's first character: a joiner, or a digit or _ and the word
             # characters after it; the name is group 1
             headed=re.compile(
@@ -218,7 +218,7 @@ class _NameScan:
         return out + self.run_start.findall(text, pos) if pos else self.run_start.findall(text)
 
 
-_ASCII_NAMES = _NameScan.build("A-Za-z0-9_", "0-9", "[A-Z]")
+_ASCII_NAMES = _NameScan.build("A-Za-z0-9_", "0-9", "[A-Z]", joiners="'-")  # no ’ in ASCII
 # Latin-1's str.isupper() letters; explicit Latin-1 classes when no word character is
 # beyond Latin-1, else \w and \d when no upper-case letter is
 _LATIN1_NAMES = _NameScan.build(_LATIN1_WORD, "0-9", "[A-ZÀ-ÖØ-Þ]")
