@@ -99,8 +99,9 @@ def shingles(normalized_text: str) -> list[str]:
 
 
 def _words(text: str) -> list[str]:
-    """``_WORD.findall(text)``; bytes.translate and str.split find the same words in a
-    fifth of the time (ASCII) to a tenth (Latin-1) when no word character is beyond Latin-1."""
+    """``_WORD.findall(text)``. When no word character is beyond Latin-1, bytes.translate
+    and str.split find the same words, in 40% of the regex's time on the bench stream's
+    German texts (90 -> 35 µs) and about half on ASCII texts."""
     if _latin1_words(text):
         encoded = text.encode("latin-1", "replace").translate(_LATIN1_WORD_BYTES)
         return encoded.decode("latin-1").split()
@@ -205,7 +206,7 @@ class _NameScan:
 
     def names(self, text: str) -> list[str]:
         # a headed name's capital follows a joiner; most texts have no joiner before a
-        # capital, and three literal searches cost less than one headed scan
+        # capital, and a literal search per joiner costs a tenth of one headed scan
         if not any(p.search(text) for p in self.joined):
             return self.run_start.findall(text)
         # between headed names (one per run at most, and few), the run_start names
@@ -220,7 +221,7 @@ class _NameScan:
 
 _ASCII_NAMES = _NameScan.build("A-Za-z0-9_", "0-9", "[A-Z]", joiners="'-")  # no ’ in ASCII
 # Latin-1's str.isupper() letters; explicit Latin-1 classes when no word character is
-# beyond Latin-1, else \w and \d when no upper-case letter is
+# beyond Latin-1, else \w and \d when no upper-case letter is beyond Latin-1
 _LATIN1_NAMES = _NameScan.build(_LATIN1_WORD, "0-9", "[A-ZÀ-ÖØ-Þ]")
 _LATIN1_UPPER_NAMES = _NameScan.build(r"\w", r"\d", "[A-ZÀ-ÖØ-Þ]")
 _ANY_CASE_WORDS = _NameScan.build(r"\w", r"\d", r"[^\W\d_]").every  # filter str.isupper()
