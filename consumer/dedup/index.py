@@ -16,15 +16,18 @@ one Python dict entry a band and a story (42M dict entries at 1M stories).
 Banding: 42 bands of 3 rows (126 of the 128 permutations). A pair with Jaccard
 J becomes a candidate with probability 1-(1-J^3)^42: 0.9999 at 0.7, 0.996 at
 0.5 (an update that doubles a story), 0.93 at 0.4, 4 % at 0.1. The band table
-is a bucketed open-addressing hash table in one ``uint64`` numpy array: a cell
-is ``hash31(band, 3 values) << 32 | slot``, 16 cells (128 bytes) a bucket,
-linear probing bucket by bucket, load kept between 0.4 and 0.6. A lookup
-gathers the 42 home buckets at once, so its cost does not grow with the number
-of held stories (a sorted array needs 42 binary searches whose last ~10 levels
-are cache misses at 1M stories). Every hit is then checked against the held
-signature (the three values of at least one band equal), so a 31-bit hash
-collision costs time, never correctness; candidates are verified against their
-signatures and facts in :mod:`consumer.dedup.decide`.
+(:class:`_BandTable`) is a bucketed open-addressing multimap in one ``uint32``
+numpy array: a bucket is one 64-byte cache line of 15 cells (an 8-bit check
+byte of the 31-bit band hash and a 24-bit slot) and an overflow count (how many
+cells live past the bucket), linear probing bucket by bucket, no tombstones,
+load kept between 0.125 and 0.75 (built at 0.5). A lookup gathers the 42 home
+buckets at once and reads a next bucket only where the count is not zero, so
+its cost does not grow with the number of held stories (a sorted array needs
+42 binary searches whose last ~10 levels are cache misses at 1M stories).
+Every hit is then checked against the held signature (the three values of at
+least one band equal), so a check-byte collision costs time, never
+correctness; candidates are verified against their signatures and facts in
+:mod:`consumer.dedup.decide`.
 
 Eviction is never implicit: :meth:`Index.changes_for` returns the tombstones
 that adding an entry implies (entries older than the window behind the event
@@ -144,6 +147,17 @@ def _check(h: U64) -> npt.NDArray[np.uint32]:
     return out
 
 
+def _ranks(targets: list[int]) -> Slots:
+    """(n, 1): how many earlier items have the same target, for each item."""
+    seen: dict[int, int] = {}
+    rank = []
+    for x in targets:
+        k = seen.get(x, 0)
+        rank.append(k)
+        seen[x] = k + 1
+    return np.array(rank, dtype=np.intp)[:, None]
+
+
 class _BandTable:
     """Multimap 31-bit hash -> slot: bucketed open addressing with linear probing.
 
@@ -222,26 +236,51 @@ class _BandTable:
         b = self._bucket(h)
         rows = self.cells[b]
         free = rows == _EMPTY  # the overflow cell is never _EMPTY
-        pos = free.argmax(axis=1)
-        flat = b * _W + pos
-        flat_list = flat.tolist()
-        roomy = free.any(axis=1)
-        if len(set(flat_list)) == len(flat_list) and roomy.all():
-            # the common case: every cell to an empty cell of its home bucket, no two
-            # to the same one: one write, no Python loop
-            self.cells.reshape(-1)[flat] = cells
-            self.live += len(flat_list)
-            return
-        # vectorised for every cell whose home bucket has room and is not also another
-        # cell's target; only the rest walk the chain one by one
-        first: dict[int, int] = {}
-        for i in np.flatnonzero(roomy).tolist():
-            first.setdefault(flat_list[i], i)
-        fast = np.fromiter(first.values(), dtype=np.intp, count=len(first))
-        self.cells.reshape(-1)[flat[fast]] = cells[fast]
+        homes = b.tolist()
+        if len(set(homes)) == len(homes):
+            pos = free.argmax(axis=1)
+            if free.any(axis=1).all():
+                # the common case: every cell to an empty cell of its home bucket, no two
+                # to the same one: one write, no Python loop
+                self.cells.reshape(-1)[b * _W + pos] = cells
+                self.live += len(homes)
+                return
+            roomy = free.any(axis=1)
+        else:
+            # cells sharing a home bucket: the k-th of them takes the bucket's k-th
+            # empty cell, so that a small table's many shared buckets stay vectorised
+            nth = _ranks(homes)
+            taken = free.cumsum(axis=1)
+            roomy = taken[:, -1] > nth[:, 0]
+            pos = (taken > nth).argmax(axis=1)
+        fast = np.flatnonzero(roomy)
+        self.cells.reshape(-1)[b[fast] * _W + pos[fast]] = cells[fast]
         self.live += int(fast.size)
-        rest = np.ones(cells.size, dtype=bool)
-        rest[fast] = False
+        rest = np.flatnonzero(~roomy)
+        if not rest.size:
+            return
+        # a full home bucket (~2 cells a story at load 0.6, as 15-cell buckets go): most
+        # such cells find room in the next bucket (the k-th of them going there takes its
+        # k-th empty cell), vectorised; only the others walk the chain one by one
+        cells, b = cells[rest], b[rest]
+        nxt = b + 1
+        free = self.cells[nxt] == _EMPTY
+        targets = nxt.tolist()
+        if len(set(targets)) == len(targets):
+            pos = free.argmax(axis=1)
+            roomy = free.any(axis=1)
+        else:
+            nth = _ranks(targets)
+            taken = free.cumsum(axis=1)
+            roomy = taken[:, -1] > nth[:, 0]
+            pos = (taken > nth).argmax(axis=1)
+        roomy &= nxt < self.cells.shape[0] - 1  # the last bucket must stay count-free
+        fast = np.flatnonzero(roomy)
+        if fast.size:
+            self.cells.reshape(-1)[nxt[fast] * _W + pos[fast]] = cells[fast]
+            np.add.at(self.cells[:, _D], b[fast], np.uint32(1))  # counted where they passed
+            self.live += int(fast.size)
+        rest = ~roomy
         for cell, home in zip(cells[rest].tolist(), b[rest].tolist(), strict=True):
             self._insert_one(cell, home)
 
@@ -279,15 +318,17 @@ class _BandTable:
         rows = self.cells[b]
         match = rows == cells[:, None]
         pos = match.argmax(axis=1)
+        # A match in its home bucket is this cell, or an equal cell of the same story
+        # (same bucket and check byte), as good to take: an equal cell that moved on
+        # is then found by the walk from the same home bucket, and un-counted.
+        own = match.any(axis=1)
+        homes = b.tolist()
         flat = b * _W + pos
-        flat_list = flat.tolist()
-        # A match in a bucket that no cell passed is this cell, or an equal cell of
-        # the same story (same check byte) that is as good to take: neither moved on.
-        own = match.any(axis=1) & (rows[:, _D] == _OVF)
-        if len(set(flat_list)) == len(flat_list) and own.all():
+        if own.all() and len(set(homes)) == len(homes):
             self.cells.reshape(-1)[flat] = _EMPTY
-            self.live -= len(flat_list)
+            self.live -= len(homes)
             return
+        flat_list = flat.tolist()
         first: dict[int, int] = {}
         for i in np.flatnonzero(own).tolist():
             first.setdefault(flat_list[i], i)
@@ -540,22 +581,30 @@ class Index:
         found = self._table.lookup(self._hashes(sig))
         if not found.size:
             return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+        # repeats (a story found through several bands) out first: a Python set of a
+        # few ints costs less than np.unique, and the gathers below get smaller
+        distinct = set(found.tolist())
+        slots: Slots = np.array(sorted(distinct) if len(distinct) > 1 else list(distinct),
+                                dtype=np.intp)
+        eq = self._sigs[slots] == sig
         # check-byte collisions (~1 a query): keep slots with a band truly equal
-        eq = self._sigs[found] == sig
-        ok = eq[:, : BANDS * ROWS].reshape(-1, BANDS, ROWS).all(axis=2).any(axis=1)
-        if not ok.any():
+        keep = eq[:, : BANDS * ROWS].reshape(-1, BANDS, ROWS).all(axis=2).any(axis=1)
+        if not keep.any():  # only check-byte collisions (most queries without candidates)
             return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-        slots, first = np.unique(found[ok].astype(np.intp), return_index=True)
-        eq = eq[ok][first]
-        keep = self._live[slots]
+        keep &= self._live[slots]
         if min_time_ms is not None:
             keep &= self._time[slots] >= min_time_ms
-        counts: Slots = np.count_nonzero(eq[keep], axis=1)
-        return slots[keep], counts
+        if not keep.all():
+            slots, eq = slots[keep], eq[keep]
+        counts: Slots = np.count_nonzero(eq, axis=1)
+        return slots, counts
 
     def entry(self, slot: int) -> StateEntry:
         """The held entry in ``slot`` (as found by :meth:`scan`)."""
         return self._entry(slot)
+
+    def shingle_counts(self, slots: Slots) -> list[int]:
+        return self._count[slots].tolist()  # type: ignore[no-any-return]
 
     def describe(self, slots: Slots) -> tuple[list[int], list[str]]:
         """Shingle counts and event ids of ``slots``, without building entries."""

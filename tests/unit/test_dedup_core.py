@@ -455,3 +455,42 @@ def test_band_table_overflow_counts_return_to_zero() -> None:
     assert table.live == 0
     assert (table.cells[:, :_D] == _EMPTY).all()
     assert (table.cells[:, _D] == _OVF).all()  # every overflow count back to zero
+
+
+@pytest.mark.parametrize("nbuckets", [4, 64])
+def test_band_table_shared_home_buckets_keep_every_cell_reachable(nbuckets: int) -> None:
+    """A story's cells sharing a home bucket, or spilling into the next one together,
+    are placed in one vectorised step: every cell stays reachable and counted."""
+    from consumer.dedup.index import _D, _EMPTY, _OVF, _BandTable, _distinct, query_hashes
+
+    rng = np.random.default_rng(nbuckets)
+    table = _BandTable(nbuckets=nbuckets, pad=1)
+    held: dict[int, np.ndarray] = {}
+    for step in range(300):
+        if held and rng.random() < 0.4:
+            slot = list(held)[int(rng.integers(0, len(held)))]
+            table.delete(slot, held.pop(slot))
+        else:
+            held[step] = _distinct(query_hashes(rng.integers(0, 1 << 16, 128, dtype=np.uint16)))
+            table.insert(step, held[step])
+        assert table.live == sum(h.size for h in held.values())
+        assert int((table.cells[:, :_D] != _EMPTY).sum()) == table.live
+        if step % 25 == 0:
+            for slot, h in held.items():
+                found = table.lookup(h).tolist()
+                assert found.count(slot) >= h.size  # each of its cells, at least once
+    for slot, h in held.items():
+        table.delete(slot, h)
+    assert table.live == 0
+    assert (table.cells[:, :_D] == _EMPTY).all()
+    assert (table.cells[:, _D] == _OVF).all()
+
+
+def test_variant_hashes_equal_fact_hash_of_each_variant() -> None:
+    from consumer.dedup.decide import variant_hashes
+    from consumer.dedup.fingerprint import fact_hash, typo_variants
+
+    for word in ("Merkel", "Lufthansa", "Österreich", "Straße", "ab"):
+        for ks in ((1, 2, 3), range(1, 9), (11,)):
+            want = {fact_hash(v, k) for v in typo_variants(word) for k in ks}
+            assert variant_hashes(word, ks) == want
