@@ -88,8 +88,9 @@ _PARSE_ROW = re.compile(r"^(?P<name>.+?)\s+(?P<n>\d+)\s+(?P<kib>[\d.]+)\s+(?P<fl
 # its owner extends it, so rows are read by label, not by position
 _SCALE_COLS = (("held", "held"), ("restore s", "restore_s"), ("RAM B/story", "ram_bytes_per_story"),
                ("arrays B", "array_bytes_per_story"), ("exact µs", "exact_us"),
-               ("lookup µs", "lookup_us"), ("x exact", "x_exact"), ("cands", "candidates"),
-               ("stories/s", "stories_per_s"))
+               ("lookup µs", "lookup_us"), ("x exact", "x_exact"), ("cands/q", "candidates"),
+               ("µs @0", "lookup_no_candidate_us"), ("q w/ c", "queries_with_candidate_pct"),
+               ("µs @≥1", "lookup_with_candidate_us"), ("stories/s", "stories_per_s"))
 _FEATURES = re.compile(r"features.*?:\s*([\d.]+)\s*µs/story")
 
 
@@ -141,7 +142,8 @@ def core_dedup_scale(quick: bool) -> dict[str, Any]:
         if not cols or len(nums) != len(cols) or not nums[0].isdigit():
             continue
         try:
-            row: dict[str, Any] = {k: float(v) for k, v in zip(cols, nums, strict=True)}
+            row: dict[str, Any] = {k: float(v.rstrip("%"))
+                                   for k, v in zip(cols, nums, strict=True)}
         except ValueError:
             continue
         row["held"] = int(row["held"])
@@ -187,8 +189,11 @@ def goals(res: dict[str, Any]) -> list[dict[str, Any]]:
     if rows:
         lo, hi = min(rows), max(rows)
         growth = round(rows[hi]["lookup_us"] / rows[lo]["lookup_us"], 2)
+        at0 = [rows[k].get("lookup_no_candidate_us") for k in (lo, hi)]
         add(f"dedup lookup flat {lo:,} -> {hi:,} held (<= 1.5x)", growth, growth <= 1.5,
-            f"{rows[lo]['lookup_us']} -> {rows[hi]['lookup_us']} µs")
+            f"{rows[lo]['lookup_us']} -> {rows[hi]['lookup_us']} µs; queries without a "
+            f"candidate {at0[0]} -> {at0[1]} µs; candidates/query "
+            f"{rows[lo].get('candidates')} -> {rows[hi].get('candidates')}")
         if 1_000_000 in rows:
             r = rows[1_000_000]["restore_s"]
             add("restore of 1M stories <= 30 s", r, r <= 30)
