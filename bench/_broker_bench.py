@@ -33,7 +33,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from aiokafka.structs import OffsetAndMetadata
 from consumer.config import Settings, load
 from consumer.metrics import Metrics
 from consumer.model import RawRecord
-from consumer.pipeline import Outcome, Pipeline
+from consumer.pipeline import Outcome, Pipeline, Prepared
 from consumer.worker import Worker, _Batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -349,11 +349,17 @@ def shell_only(worker: Worker, sample: Sequence[bytes], topic: str) -> None:
         for i, v in enumerate(sample)
     ]
     count = len(outcomes)
+    nothing = Prepared(None)
 
-    def process(record: RawRecord) -> Outcome:
+    async def prepared(raws: list[RawRecord]) -> AsyncIterator[tuple[RawRecord, Prepared, float]]:
+        for raw in raws:
+            yield raw, nothing, 0.0
+
+    def process(_: Prepared, record: RawRecord) -> Outcome:
         return outcomes[(record.offset or 0) % count]
 
-    worker.pipeline.process = process  # type: ignore[method-assign]
+    worker._prepared = prepared  # type: ignore[method-assign]
+    worker.pipeline.process_prepared = process  # type: ignore[method-assign]
     worker.pipeline.commit = lambda outcome: None  # type: ignore[method-assign]
 
 

@@ -50,11 +50,12 @@ LOADS = (100, 500, 2000)
 
 
 # --- profile folding ----------------------------------------------------------
-_FEATURES = {"features", "shingles", "signature", "facts", "fingerprint", "typo_variants",
-             "fact_hash", "_sentence_start"}
-_INDEX_STATE = {"changes_for", "apply", "apply_all", "add", "remove", "restore", "_merge",
-                "_alloc", "_unlink", "_advance", "_oldest", "insert", "_insert_one", "delete",
-                "build"}
+# index.py functions that answer a query; the rest of index.py (inserts, deletes,
+# evictions, rebuilds) is "dedup state". Everything under decide.py is lookup anyway:
+# the first specific frame from the top wins.
+_INDEX_LOOKUP = {"scan", "lookup", "candidates", "describe", "query_hashes", "_check", "_bucket",
+                 "_cells", "signatures", "entry", "_entry", "get", "by_agency_id",
+                 "latest_event", "cutoff_ms"}
 
 
 def _stage(stack: list[tuple[str, str]]) -> str:
@@ -75,13 +76,12 @@ def _stage(stack: list[tuple[str, str]]) -> str:
         if "/consumer/formats/" in p or p.endswith(("consumer/parse.py", "consumer/enrich.py",
                                                     "consumer/text.py")):
             return "parse"
-        if p.endswith("consumer/dedup/fingerprint.py"):
-            short = func.rsplit(".", 1)[-1]
-            return "dedup features" if short in _FEATURES else "dedup lookup"
         if p.endswith("consumer/dedup/decide.py"):
             return "dedup lookup"
+        if p.endswith("consumer/dedup/fingerprint.py"):  # not under decide: features
+            return "dedup features"
         if p.endswith("consumer/dedup/index.py"):
-            return "dedup state" if func.rsplit(".", 1)[-1] in _INDEX_STATE else "dedup lookup"
+            return "dedup lookup" if func.rsplit(".", 1)[-1] in _INDEX_LOOKUP else "dedup state"
         if p.endswith("consumer/dedup/state.py"):
             return "dedup state"
         if p.endswith(("consumer/events.py", "consumer/ninjs_out.py")):
