@@ -54,6 +54,8 @@ BANDS = 42
 ROWS = 3
 DEFAULT_WINDOW_MS = 72 * 3600 * 1000
 DEFAULT_MAX_ENTRIES = 1_000_000
+# entries that left the time window, removed at most this many a record (see changes_for)
+EVICT_BATCH = 32
 _TIME_OFFSET = 1 + 16 * 3  # byte offset of the event time in an encoded entry
 _TIME = struct.Struct("<q")
 
@@ -647,21 +649,34 @@ class Index:
                 yield item >> _TIME_SHIFT, seq, slot
 
     def changes_for(self, entry: StateEntry) -> list[Change]:
-        """Tombstones implied by adding ``entry``, then the entry itself."""
+        """Tombstones implied by adding ``entry``, then the entry itself.
+
+        Entries that left the time window go at most :data:`EVICT_BATCH` a
+        record: when event time jumps (a feed resumes after a pause, a replay
+        of older news ends) thousands of entries expire at once, and evicting
+        them in one commit stood the worker still for 20-120 ms. Expired
+        entries never match meanwhile (``scan`` filters by the window), so
+        spreading their removal changes no decision, only when the tombstones
+        are written.
+        """
         cutoff = self.cutoff_ms(entry.event_time_ms)
         if entry.event_time_ms < cutoff:
             return []  # already outside the window: holding it would evict it at once
         size = len(self) + (0 if entry.fingerprint in self._by_key else 1)
         out: list[Change] = []
+        budget = EVICT_BATCH
         for time_ms, _, slot in self._oldest():
             fp = self._fp[slot].tobytes()
             if fp == entry.fingerprint:
                 continue
-            if time_ms < cutoff or size > self.max_entries:
-                out.append((fp.hex(), None))
-                size -= 1
+            if size > self.max_entries:
+                pass  # the size bound holds after every record
+            elif time_ms < cutoff and budget > 0:
+                budget -= 1
             else:
                 break
+            out.append((fp.hex(), None))
+            size -= 1
         out.append((entry.key, entry.encode()))
         return out
 

@@ -74,3 +74,33 @@ def test_agency_kill_is_a_canceled_event_linked_to_the_story(shared_dir: Path) -
     assert alone.event_type == "story.canceled"
     assert alone.event["story_id"] == alone.event["event_id"]
     assert alone.event["supersedes"] is None
+
+
+def test_a_jump_in_event_time_evicts_in_batches_and_expired_stories_never_match() -> None:
+    """Thousands of entries expiring at once must not stall one commit (see Index.changes_for)."""
+    from consumer.dedup.index import EVICT_BATCH
+    from tests.corpus import reuters_wire
+
+    def wire(text: bytes, day: str) -> RawRecord:
+        return RawRecord(value=f"date {day}\n".encode() + text)
+
+    stories = reuters_wire(120)
+    pipe = Pipeline()
+    for text in stories[:100]:
+        pipe.run(wire(text, "2026-01-05"))
+    held = len(pipe.index)
+    assert held > 2 * EVICT_BATCH
+    # ten days later: everything held left the 72 h window
+    tombstones = []
+    for i, text in enumerate(stories[100:110]):
+        out = pipe.run(wire(text, "2026-01-15"))
+        tombstones.append(sum(1 for _, value in out.changes if value is None))
+        assert tombstones[-1] <= EVICT_BATCH
+        # an expired story sent again is a new story even while its entry is still held
+        again = pipe.run(wire(stories[i], "2026-01-15"))
+        assert again.event_type == "story.created"
+        tombstones.append(sum(1 for _, value in again.changes if value is None))
+        assert tombstones[-1] <= EVICT_BATCH
+    assert tombstones[:2] == [EVICT_BATCH, EVICT_BATCH]
+    assert sum(tombstones) == held
+    assert len(pipe.index) == 20
