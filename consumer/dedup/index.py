@@ -160,6 +160,22 @@ def _ranks(targets: list[int]) -> Slots:
     return np.array(rank, dtype=np.intp)[:, None]
 
 
+def _placement(free: npt.NDArray[np.bool_], targets: list[int]) -> tuple[
+        npt.NDArray[np.bool_], Slots]:
+    """For cells bound for the buckets ``targets`` (rows of ``free``): whether each finds
+    an empty cell there, and which. Cells with the same target take its 1st, 2nd, ...
+    empty cell, so no two land in one place and many shared buckets stay vectorised."""
+    roomy: npt.NDArray[np.bool_]
+    pos: Slots
+    if len(set(targets)) == len(targets):
+        roomy, pos = np.any(free, axis=1), free.argmax(axis=1)
+    else:
+        nth = _ranks(targets)
+        taken = free.cumsum(axis=1)
+        roomy, pos = taken[:, -1] > nth[:, 0], (taken > nth).argmax(axis=1)
+    return roomy, pos
+
+
 class _BandTable:
     """Multimap 31-bit hash -> slot: bucketed open addressing with linear probing.
 
@@ -238,23 +254,12 @@ class _BandTable:
         b = self._bucket(h)
         rows = self.cells[b]
         free = rows == _EMPTY  # the overflow cell is never _EMPTY
-        homes = b.tolist()
-        if len(set(homes)) == len(homes):
-            pos = free.argmax(axis=1)
-            if free.any(axis=1).all():
-                # the common case: every cell to an empty cell of its home bucket, no two
-                # to the same one: one write, no Python loop
-                self.cells.reshape(-1)[b * _W + pos] = cells
-                self.live += len(homes)
-                return
-            roomy = free.any(axis=1)
-        else:
-            # cells sharing a home bucket: the k-th of them takes the bucket's k-th
-            # empty cell, so that a small table's many shared buckets stay vectorised
-            nth = _ranks(homes)
-            taken = free.cumsum(axis=1)
-            roomy = taken[:, -1] > nth[:, 0]
-            pos = (taken > nth).argmax(axis=1)
+        roomy, pos = _placement(free, b.tolist())
+        if roomy.all():
+            # the common case: every cell to an empty cell of its home bucket: one write
+            self.cells.reshape(-1)[b * _W + pos] = cells
+            self.live += len(cells)
+            return
         fast = np.flatnonzero(roomy)
         self.cells.reshape(-1)[b[fast] * _W + pos[fast]] = cells[fast]
         self.live += int(fast.size)
@@ -266,24 +271,15 @@ class _BandTable:
         # k-th empty cell), vectorised; only the others walk the chain one by one
         cells, b = cells[rest], b[rest]
         nxt = b + 1
-        free = self.cells[nxt] == _EMPTY
-        targets = nxt.tolist()
-        if len(set(targets)) == len(targets):
-            pos = free.argmax(axis=1)
-            roomy = free.any(axis=1)
-        else:
-            nth = _ranks(targets)
-            taken = free.cumsum(axis=1)
-            roomy = taken[:, -1] > nth[:, 0]
-            pos = (taken > nth).argmax(axis=1)
+        roomy, pos = _placement(self.cells[nxt] == _EMPTY, nxt.tolist())
         roomy &= nxt < self.cells.shape[0] - 1  # the last bucket must stay count-free
         fast = np.flatnonzero(roomy)
         if fast.size:
             self.cells.reshape(-1)[nxt[fast] * _W + pos[fast]] = cells[fast]
             np.add.at(self.cells[:, _D], b[fast], np.uint32(1))  # counted where they passed
             self.live += int(fast.size)
-        rest = ~roomy
-        for cell, home in zip(cells[rest].tolist(), b[rest].tolist(), strict=True):
+        slow = ~roomy
+        for cell, home in zip(cells[slow].tolist(), b[slow].tolist(), strict=True):
             self._insert_one(cell, home)
 
     def _insert_one(self, cell: int, home: int) -> None:
