@@ -30,7 +30,7 @@ import functools
 import gc
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +82,11 @@ class _Batch:
     next_offset: int | None = None
     timestamps: list[int] = field(default_factory=list)
     futures: list[asyncio.Future[Any]] = field(default_factory=list)
+
+
+def _oldest_open(batches: Iterable[_Batch]) -> float | None:
+    """When the oldest batch holding uncommitted records was opened (monotonic seconds)."""
+    return min((b.opened_at for b in batches if b.timestamps), default=None)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -342,10 +347,10 @@ class Worker:
         which showed as p99 latency at low offered load.
         """
         interval = self.s.commit_interval_ms
-        opened = [b.opened_at for b in self._batches.values() if b.timestamps]
-        if not opened:
+        oldest = _oldest_open(self._batches.values())
+        if oldest is None:
             return interval
-        due_in = (min(opened) + interval / 1000 - time.monotonic()) * 1000
+        due_in = (oldest + interval / 1000 - time.monotonic()) * 1000
         return max(1, min(interval, int(due_in) + 1))
 
     def _pending(self) -> int:
@@ -466,14 +471,13 @@ class Worker:
         if force and self._offset_commit is not None:
             # revocation and shutdown must not leave an offset commit behind them
             await self._finish_offset_commit()
-        due = [b for b in batches if b.timestamps]
-        oldest = min((b.opened_at for b in due), default=None)
+        oldest = _oldest_open(batches)
         if oldest is None or (
             not force and time.monotonic() - oldest < self.s.commit_interval_ms / 1000
         ):
             return
         with self.metrics.commit_duration.time():
-            await self._commit_due(due, force=force)
+            await self._commit_due([b for b in batches if b.timestamps], force=force)
 
     async def _commit_due(self, due: list[_Batch], *, force: bool) -> None:
         if self.s.exactly_once:
