@@ -1,0 +1,35 @@
+"""When a batch counts as opened: the record's own timestamp, within a cap."""
+
+from __future__ import annotations
+
+import pytest
+
+from consumer.worker import opened_at
+
+NOW = 1_000.0  # monotonic seconds
+WALL = 1_800_000_000_000.0  # epoch ms
+
+
+def test_a_record_that_waited_behind_a_commit_opens_its_batch_when_it_arrived() -> None:
+    assert opened_at(int(WALL) - 12, 100, NOW, WALL) == pytest.approx(NOW - 0.012)
+
+
+@pytest.mark.parametrize(
+    ("age_ms", "interval_ms", "earlier_s"),
+    [
+        (5_000, 100, 0.025),  # a backlog or a replay: at most a quarter of the interval
+        (60_000, 1_000, 0.25),
+        (25, 100, 0.025),
+    ],
+)
+def test_old_records_shorten_the_interval_by_a_quarter_at_most(
+    age_ms: int, interval_ms: int, earlier_s: float
+) -> None:
+    assert opened_at(int(WALL) - age_ms, interval_ms, NOW, WALL) == pytest.approx(NOW - earlier_s)
+
+
+@pytest.mark.parametrize("ts", [None, 0, -1, int(WALL) + 30_000])
+def test_missing_or_future_timestamps_open_the_batch_now(ts: int | None) -> None:
+    # -1 is what Kafka reports for a record without a timestamp; a producer's
+    # clock ahead of ours must not make the transaction longer either
+    assert opened_at(ts, 100, NOW, WALL) == NOW
