@@ -221,15 +221,12 @@ class Pipeline:
         applied from the entry object rather than decoded again (same index state).
         """
         changes, entry = outcome.changes, outcome.entry
-        if entry is None or not changes or changes[-1][0] != entry.key:
+        key, value = changes[-1] if changes else ("", None)
+        if entry is None or value is None or key != entry.key:
             self.index.apply_all(changes)
             return
         self.index.apply_all(changes[:-1])
-        value = changes[-1][1]
-        if value is None:
-            self.index.apply(entry.key, None)
-        else:
-            self.index.apply_entry(entry, value)
+        self.index.apply_entry(entry, value)
 
     def run(self, record: RawRecord) -> Outcome:
         """process + commit, for callers without a transaction to wait for."""

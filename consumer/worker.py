@@ -389,8 +389,7 @@ class Worker:
         if self.s.exactly_once and not batch.open:
             await producer.begin_transaction()
             batch.open = True
-            batch.opened_at = opened_at(records[0].timestamp, self.s.commit_interval_ms)
-        elif not batch.timestamps:
+        if not batch.timestamps:
             batch.opened_at = opened_at(records[0].timestamp, self.s.commit_interval_ms)
         last_yield = time.perf_counter()
         # records fetched before the assignment listener read the committed
@@ -560,10 +559,15 @@ class Worker:
         for tp, timestamps in done:
             self._committed(tp, timestamps)
 
-    async def _finish_offset_commit(self) -> None:
-        """Wait for the offset commit in flight; its error becomes the caller's."""
+    def _take_offset_commit(self) -> asyncio.Task[None] | None:
+        """The offset commit in flight, no longer counted as in flight."""
         task, self._offset_commit = self._offset_commit, None
         self._offset_commit_records = 0
+        return task
+
+    async def _finish_offset_commit(self) -> None:
+        """Wait for the offset commit in flight; its error becomes the caller's."""
+        task = self._take_offset_commit()
         if task is not None:
             await task
 
@@ -571,8 +575,7 @@ class Worker:
         """Raise a failed background offset commit in the loop, which then recovers."""
         task = self._offset_commit
         if task is not None and task.done():
-            self._offset_commit = None
-            self._offset_commit_records = 0
+            self._take_offset_commit()
             task.result()
 
     async def _commit_txn(self, b: _Batch) -> None:
@@ -605,11 +608,10 @@ class Worker:
     async def _abort(self, batches: list[_Batch]) -> None:
         # aborted writes never reach the follower: forget them all (re-applying is always safe)
         self._own_writes.clear()
-        if self._offset_commit is not None:  # its offsets may be lost: the rewind repeats them
-            self._offset_commit.cancel()
-            await asyncio.wait([self._offset_commit])  # never raises its error
-            self._offset_commit = None
-            self._offset_commit_records = 0
+        task = self._take_offset_commit()
+        if task is not None:  # its offsets may be lost: the rewind repeats them
+            task.cancel()
+            await asyncio.wait([task])  # never raises its error
         for b in batches:
             b.futures.clear()
             b.timestamps.clear()

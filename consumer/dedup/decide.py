@@ -39,7 +39,6 @@ Thresholds were tuned on the labelled real-text cases of
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -48,6 +47,7 @@ from consumer.dedup.fingerprint import (
     Features,
     from_matches,
     jaccard,
+    token_crcs,
     typo_variants,
 )
 from consumer.dedup.index import Index
@@ -89,54 +89,10 @@ def story_flags(story: Story) -> tuple[bool, bool, bool]:
 # --- typo-tolerant facts --------------------------------------------------------
 # A held story's facts are crc32 values of ``name + NUL + k`` (see fingerprint); its
 # words are not kept. To ask "is this held fact a one-edit variant of one of our
-# names?", the old code hashed every variant of the name with every k (about 500
-# variants x up to 8 k's a name) and intersected. crc32 can be run backwards over
-# known trailing bytes, so each held fact instead gives, per k, the one crc32 its
-# word must have; a name's variants are then hashed once, without any k. Same
-# answers (test_dedup_core checks both against fact_hash), a fraction of the cost:
-# this path made single records take 5-16 ms, the worst tail of the latency bench.
-
-_POLY = 0xEDB88320
-
-
-def _crc_table() -> tuple[list[int], list[int]]:
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ _POLY if c & 1 else c >> 1
-        table.append(c)
-    by_top = [0] * 256
-    for i, c in enumerate(table):
-        by_top[c >> 24] = i  # the top bytes of a CRC-32 table are a permutation
-    return table, by_top
-
-
-_TABLE, _BY_TOP = _crc_table()
-
-
-def crc32_before(crc: int, tail: bytes) -> int:
-    """The crc32 of a prefix, given the crc32 of ``prefix + tail``:
-    ``crc32_before(zlib.crc32(a + b), b) == zlib.crc32(a)`` for any bytes."""
-    reg = ~crc & 0xFFFFFFFF
-    for byte in reversed(tail):
-        i = _BY_TOP[reg >> 24]
-        reg = (((reg ^ _TABLE[i]) << 8) & 0xFFFFFFFF) | ((i ^ byte) & 0xFF)
-    return ~reg & 0xFFFFFFFF
-
-
-_TAILS = [f"\x00{k}".encode() for k in range(9)]
-
-
-def _word_crcs(facts: Iterable[int], kmax: int) -> dict[int, set[int]]:
-    """crc32 a token must have to hash to one of ``facts`` as its k-th occurrence,
-    k in 1..kmax -> those facts."""
-    out: dict[int, set[int]] = {}
-    for h in facts:
-        for tail in _TAILS[1: kmax + 1]:
-            out.setdefault(crc32_before(h, tail), set()).add(h)
-    return out
-
+# names?", each held fact is run backwards to the one crc32 its word must have for
+# each k (:func:`~consumer.dedup.fingerprint.token_crcs`), and a name's ~500 variants
+# are hashed once, without any k. Hashing every variant with every k (up to 8) and
+# intersecting made single records take 5-16 ms, the worst tail of the latency bench.
 
 VariantMemo = dict[str, frozenset[int]]
 
@@ -152,15 +108,18 @@ def _variant_crcs(word: str, memo: VariantMemo | None) -> frozenset[int]:
     return out
 
 
+def _hits(variant_crcs: frozenset[int], wanted: dict[int, set[int]]) -> set[int]:
+    hits: set[int] = set()
+    for crc in variant_crcs.intersection(wanted):
+        hits |= wanted[crc]
+    return hits
+
+
 def typo_hits(word: str, kmax: int, facts: set[int], memo: VariantMemo | None = None
               ) -> set[int]:
     """The members of ``facts`` that are ``fact_hash(v, k)`` of a one-edit variant
     ``v`` of ``word`` and some k in 1..kmax."""
-    wanted = _word_crcs(facts, kmax)
-    hits: set[int] = set()
-    for crc in _variant_crcs(word, memo).intersection(wanted):
-        hits |= wanted[crc]
-    return hits
+    return _hits(_variant_crcs(word, memo), token_crcs(facts, kmax))
 
 
 def facts_match(new: Features, old: StateEntry, memo: VariantMemo | None = None) -> bool:
@@ -192,12 +151,21 @@ def facts_match(new: Features, old: StateEntry, memo: VariantMemo | None = None)
         extra_old -= hit
     if extra_old:
         # a misspelt name fixed into one already present elsewhere in the story
+        wanted = token_crcs(extra_old, 3)
         for word, _ in set(entities.values()):
             if len(word) >= TYPO_MIN_LEN:
-                extra_old -= typo_hits(word, 3, extra_old, memo)
+                extra_old -= _hits(_variant_crcs(word, memo), wanted)
                 if not extra_old:
                     break
     return not extra_old
+
+
+def _similarity(matches: int, n_old: int, n_new: int) -> tuple[float, float, float]:
+    """(J, containment of the held text in the new one, of the new in the held) from the
+    number of equal signature positions and the two shingle counts."""
+    j = from_matches(matches / NUM_PERM)
+    inter = j / (1.0 + j) * (n_old + n_new)
+    return j, min(1.0, inter / max(1, n_old)), min(1.0, inter / max(1, n_new))
 
 
 def _superseded(index: Index, entry: StateEntry) -> str:
@@ -235,12 +203,10 @@ def decide(story: Story, feats: Features, event_time_ms: int, index: Index) -> D
         # Unflagged, only two rules can fire: near (J >= NEAR_J) and extension
         # (C old in new >= EXTEND_C). When no candidate reaches either, the outcome is
         # "created" with the best J, whatever the order: skip event ids and sorting.
-        n_new = feats.shingle_count
         best = 0.0
         for m, n_old in zip(matches.tolist(), index.shingle_counts(slots), strict=True):
-            j = from_matches(m / NUM_PERM)
-            inter = j / (1.0 + j) * (n_old + n_new)
-            if j >= NEAR_J or min(1.0, inter / max(1, n_old)) >= EXTEND_C:
+            j, c_old, _ = _similarity(m, n_old, feats.shingle_count)
+            if j >= NEAR_J or c_old >= EXTEND_C:
                 break
             best = max(best, j)
         else:
@@ -251,11 +217,7 @@ def decide(story: Story, feats: Features, event_time_ms: int, index: Index) -> D
     scored: list[tuple[float, float, float, str, int, int]] = []
     rows = zip(slots.tolist(), matches.tolist(), counts, event_ids, strict=True)
     for slot, m, n_old, eid in rows:
-        j = from_matches(m / NUM_PERM)
-        inter = j / (1.0 + j) * (n_old + feats.shingle_count)
-        c_old = min(1.0, inter / max(1, n_old))
-        c_new = min(1.0, inter / max(1, feats.shingle_count))
-        scored.append((j, c_old, c_new, eid, n_old, slot))
+        scored.append((*_similarity(m, n_old, feats.shingle_count), eid, n_old, slot))
     # highest similarity first; ties by event id so that restore order cannot matter
     scored.sort(key=lambda s: (-s[0], s[3]))
     built: dict[int, StateEntry] = {}

@@ -32,6 +32,7 @@ import hashlib
 import re
 import zlib
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -251,6 +252,43 @@ def _number_tokens(body_text: str, latin1: bool) -> list[str]:
 
 # "\x00" and the occurrence number k of a fact token, as bytes, for the k below 256
 _OCCURRENCE = [f"\x00{k}".encode() for k in range(256)]
+
+
+def _crc_table() -> tuple[list[int], list[int]]:
+    """zlib's CRC-32 table, and which entry has each top byte (they are a permutation)."""
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
+        table.append(c)
+    by_top = [0] * 256
+    for i, c in enumerate(table):
+        by_top[c >> 24] = i
+    return table, by_top
+
+
+_CRC_TABLE, _CRC_BY_TOP = _crc_table()
+
+
+def crc32_before(crc: int, tail: bytes) -> int:
+    """The crc32 of a prefix, given the crc32 of ``prefix + tail``:
+    ``crc32_before(zlib.crc32(a + b), b) == zlib.crc32(a)`` for any bytes."""
+    reg = ~crc & 0xFFFFFFFF
+    for byte in reversed(tail):
+        i = _CRC_BY_TOP[reg >> 24]
+        reg = (((reg ^ _CRC_TABLE[i]) << 8) & 0xFFFFFFFF) | ((i ^ byte) & 0xFF)
+    return ~reg & 0xFFFFFFFF
+
+
+def token_crcs(facts: Iterable[int], kmax: int) -> dict[int, set[int]]:
+    """The crc32 a token must have for :func:`fact_hash` of it as its k-th occurrence,
+    k in 1..kmax, to be one of ``facts`` -> those facts: a fact hash run backwards."""
+    out: dict[int, set[int]] = {}
+    for h in facts:
+        for tail in _OCCURRENCE[1: kmax + 1]:
+            out.setdefault(crc32_before(h, tail), set()).add(h)
+    return out
 
 
 def _fact_hashes(tokens: list[str]) -> tuple[list[int], list[int]]:

@@ -78,7 +78,6 @@ _BUILD_LOAD = 0.5
 _MIN_LOAD = 0.125
 _CHUNK = 1 << 16
 _U24, _U32, _U33 = np.uint32(24), np.uint64(32), np.uint64(33)
-_U24_64, _LOW8, _FE = np.uint64(24), np.uint64(0xFF), np.uint64(0xFE)
 
 # heap items are Python ints ordered like (time, seq, slot)
 _SEQ_SHIFT = 32
@@ -204,10 +203,6 @@ class _BandTable:
         self.live = 0  # cells holding an entry
 
     @property
-    def used(self) -> int:
-        return self.live
-
-    @property
     def capacity(self) -> int:
         return self.nb * _D
 
@@ -221,16 +216,15 @@ class _BandTable:
 
     @staticmethod
     def _cells(h: U64, slot: int) -> npt.NDArray[np.uint32]:
-        c = np.minimum(h & _LOW8, _FE)  # the check byte, as _check
-        c <<= _U24_64
-        c |= np.uint64(slot)
-        out: npt.NDArray[np.uint32] = c.astype(np.uint32)
+        out = _check(h)
+        out <<= _U24
+        out |= np.uint32(slot)
         return out
 
     def lookup(self, h: U64) -> npt.NDArray[np.uint32]:
         """Slots of every cell whose check byte matches (with repeats and false hits)."""
         b = self._bucket(h)
-        check = np.minimum(h & _LOW8, _FE).astype(np.uint32)[:, None]
+        check = _check(h)[:, None]
         rows = self.cells[b]
         # the overflow cell's and an empty cell's check byte 0xFF never matches
         found: npt.NDArray[np.uint32] = rows[(rows >> _U24) == check] & _SLOT
@@ -665,12 +659,10 @@ class Index:
             fp = self._fp[slot].tobytes()
             if fp == entry.fingerprint:
                 continue
-            if size > self.max_entries:
-                pass  # the size bound holds after every record
-            elif time_ms < cutoff and budget > 0:
+            if size <= self.max_entries:  # else: the size bound holds after every record
+                if time_ms >= cutoff or not budget:
+                    break
                 budget -= 1
-            else:
-                break
             out.append((fp.hex(), None))
             size -= 1
         out.append((entry.key, entry.encode()))

@@ -489,7 +489,7 @@ def test_band_table_shared_home_buckets_keep_every_cell_reachable(nbuckets: int)
 
 
 def test_crc32_before_runs_crc32_backwards() -> None:
-    from consumer.dedup.decide import crc32_before
+    from consumer.dedup.fingerprint import crc32_before
 
     rng = random.Random(7)
     for _ in range(2000):
