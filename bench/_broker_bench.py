@@ -18,7 +18,8 @@ Why each piece exists:
   restore are start-up costs, not throughput).
 * Latency runs the real ``wirefeed run`` as a subprocess, so that the paced
   producer and the read_committed consumer that time it do not share an event
-  loop (or the GIL) with the worker they measure.
+  loop (or the GIL) with the worker they measure; baseline A runs the same
+  steps as a subprocess too (:class:`PassthroughProcess`).
 """
 
 from __future__ import annotations
@@ -529,6 +530,35 @@ class WorkerProcess:
                 self.proc.wait(10)
 
 
+class PassthroughProcess:
+    """Baseline A for latency (``bench/_latency_passthrough.py``) as a subprocess."""
+
+    def __init__(self, bootstrap: str, src: str, dst: str, group: str, partitions: int, *,
+                 eos: bool, log_path: Path) -> None:
+        cmd = [sys.executable, str(ROOT / "bench" / "_latency_passthrough.py"),
+               "--bootstrap", bootstrap, "--src", src, "--dst", dst, "--group", group,
+               "--partitions", str(partitions)] + (["--eos"] if eos else [])
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=self._log)
+
+    async def wait_ready(self, timeout: float = 60) -> None:
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), timeout)
+        if line.strip() != b"ready":
+            raise RuntimeError(f"passthrough not ready: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+
+
 def percentiles(values: Sequence[float]) -> dict[str, float]:
     if not values:
         return {"p50": float("nan"), "p99": float("nan"), "max": float("nan")}
@@ -540,7 +570,7 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
     return {"p50": round(q(0.50), 2), "p99": round(q(0.99), 2), "max": round(s[-1], 2)}
 
 
-async def latency_steps(bootstrap: str, src: str, names: dict[str, str], partitions: int,
+async def latency_steps(bootstrap: str, src: str, outputs: Sequence[str], partitions: int,
                         values: Sequence[bytes], loads: Sequence[int], step_s: float,
                         drain_s: float,
                         scrape: Callable[[], dict[str, float]] | None = None,
@@ -559,8 +589,7 @@ async def latency_steps(bootstrap: str, src: str, names: dict[str, str], partiti
                                 fetch_max_wait_ms=20, max_partition_fetch_bytes=MAX_BYTES)
     await producer.start()
     await consumer.start()
-    out_tps = [TopicPartition(names[k], p) for k in ("out", "dup", "dlq")
-               for p in range(partitions)]
+    out_tps = [TopicPartition(topic, p) for topic in outputs for p in range(partitions)]
     consumer.assign(out_tps)
     await consumer.seek_to_end(*out_tps)
     for tp in out_tps:

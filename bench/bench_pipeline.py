@@ -16,7 +16,10 @@ machine move with whatever else is running:
    plus the same Worker with parse+dedup replaced by replayed outcomes
    ("shell only"), which isolates what worker.py itself costs per record;
 4. added latency at fixed offered loads, both guarantees (``wirefeed run``
-   subprocess, receive time at a read_committed consumer - input CreateTime);
+   subprocess, receive time at a read_committed consumer - input CreateTime),
+   each after the same steps through baseline A as a subprocess
+   (``_latency_passthrough.py``, the worker's commit policy): the latency the
+   client, the broker and the shared cores cost before wirefeed does anything;
 5. a pyinstrument profile of the worker, folded into stages (parse, dedup
    features, dedup lookup, dedup state, events, Kafka client, ...).
 """
@@ -230,19 +233,33 @@ async def broker_benches(bootstrap: str, args: argparse.Namespace) -> dict[str, 
         lat_values = _wire_stream.records(min(args.records, 30_000))
         for eos in (True, False):
             mode = "eos" if eos else "alo"
+            # baseline A first: the share of the latency that is the client's and the machine's
+            asrc, adst = f"bench-{run_id}.lat-a-{mode}.in", f"bench-{run_id}.lat-a-{mode}.out"
+            await bb.create_topics(bootstrap, [(asrc, PARTITIONS, {}), (adst, PARTITIONS, {})])
+            logfile = Path(args.results_dir) / f"passthrough-latency-{mode}.log"
+            logfile.parent.mkdir(parents=True, exist_ok=True)
+            passthrough = bb.PassthroughProcess(bootstrap, asrc, adst, f"lat-a-{mode}-{run_id}",
+                                                PARTITIONS, eos=eos, log_path=logfile)
+            print(f"  latency, {mode}, baseline A (aiokafka passthrough subprocess):", flush=True)
+            try:
+                await passthrough.wait_ready()
+                latency[f"A {mode}"] = await bb.latency_steps(
+                    bootstrap, asrc, [adst], PARTITIONS, lat_values, args.loads, args.step_s,
+                    args.drain_s)
+            finally:
+                passthrough.stop()
             lsrc = f"bench-{run_id}.lat-{mode}.in"
             await bb.create_topics(bootstrap, [(lsrc, PARTITIONS, {})])
             names = await bb.worker_topics(bootstrap, f"bench-{run_id}.lat-{mode}", PARTITIONS)
             settings = bb.worker_settings(bootstrap, lsrc, names, f"lat-{mode}-{run_id}", eos=eos)
             logfile = Path(args.results_dir) / f"worker-latency-{mode}.log"
-            logfile.parent.mkdir(parents=True, exist_ok=True)
             proc = bb.WorkerProcess(settings, logfile)
             print(f"  latency, {mode} (wirefeed run subprocess):", flush=True)
             try:
                 await proc.wait_ready()
                 latency[mode] = await bb.latency_steps(
-                    bootstrap, lsrc, names, PARTITIONS, lat_values, args.loads, args.step_s,
-                    args.drain_s, scrape=proc.processing)
+                    bootstrap, lsrc, [names[k] for k in ("out", "dup", "dlq")], PARTITIONS,
+                    lat_values, args.loads, args.step_s, args.drain_s, scrape=proc.processing)
             finally:
                 proc.stop()
 
@@ -284,17 +301,24 @@ def print_tables(res: dict[str, Any]) -> None:
         xb = f"{r['records_per_s'] / b:6.2f}" if b else "     -"
         print(f"  {r['name']:30s} {r['records']:>8} {r['records_per_s']:>9.0f} {xa} {xb}")
     if res["latency_ms"]:
-        print("\nadded latency (ms): input CreateTime -> visible to a read_committed consumer")
-        print(f"  {'mode':5s} {'offered/s':>9s} {'records':>8s} {'p50':>8s} {'p99':>8s} "
-              f"{'max':>8s} {'late':>6s} {'busy':>5s} {'>10ms':>6s}")
-        for mode, rows in res["latency_ms"].items():
+        lat = res["latency_ms"]
+        print("\nadded latency (ms): input CreateTime -> visible to a read_committed consumer;")
+        print("  A = the aiokafka passthrough under the worker's commit policy, same machine")
+        print(f"  {'variant':9s} {'offered/s':>9s} {'records':>8s} {'p50':>8s} {'p99':>8s} "
+              f"{'max':>8s} {'late':>6s} {'busy':>5s} {'>10ms':>6s} {'p99-A':>7s}")
+        for mode, rows in lat.items():
+            label = mode if mode.startswith("A ") else f"wf {mode}"
+            base = {r["offered_per_s"]: r for r in lat.get(f"A {mode}", [])}
             for row in rows:
                 slow = (row.get("slow_records") or {}).get(">0.01s", "-")
-                print(f"  {mode:5s} {row['offered_per_s']:>9} {row['records']:>8} "
+                a = base.get(row["offered_per_s"])
+                gap = f"{row['p99'] - a['p99']:7.1f}" if a else "      -"
+                print(f"  {label:9s} {row['offered_per_s']:>9} {row['records']:>8} "
                       f"{row['p50']:>8} {row['p99']:>8} {row['max']:>8} {row['undelivered']:>6} "
-                      f"{row.get('worker_busy', '-'):>5} {slow:>6}")
+                      f"{row.get('worker_busy', '-'):>5} {slow:>6} {gap}")
         print("  late = not visible within the drain time; busy = worker processing s per s; "
-              ">10ms = records whose processing took over 10 ms")
+              ">10ms = records whose processing took over 10 ms; p99-A = wirefeed's p99 "
+              "minus A's at the same load")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
