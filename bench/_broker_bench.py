@@ -579,46 +579,83 @@ async def latency_steps(bootstrap: str, src: str, outputs: Sequence[str], partit
 
     The output event carries its input's partition and offset in headers; the
     input's CreateTime is the timestamp this producer set, so the difference
-    is everything wirefeed adds: fetch, parse, dedup, produce, commit, and the
-    read_committed consumer seeing the committed transaction.
+    is everything the process under test adds: fetch, parse, dedup, produce,
+    commit, and the read_committed consumer seeing the committed transaction.
+
+    The paced producer and the timing consumer are librdkafka (confluent-kafka),
+    run from a thread: on two cores shared with the broker and the process under
+    test, an aiokafka producer and consumer here took 35-45 % of a core at
+    500 records/s, CPU the measured process then competed for; librdkafka does
+    the protocol work in C threads and stamps a record when ``consume`` returns it.
     """
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                                linger_ms=0, max_request_size=MAX_BYTES)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                isolation_level="read_committed", enable_auto_commit=False,
-                                fetch_max_wait_ms=20, max_partition_fetch_bytes=MAX_BYTES)
-    await producer.start()
-    await consumer.start()
-    out_tps = [TopicPartition(topic, p) for topic in outputs for p in range(partitions)]
-    consumer.assign(out_tps)
-    await consumer.seek_to_end(*out_tps)
-    for tp in out_tps:
-        await consumer.position(tp)
+    return await asyncio.to_thread(_latency_steps, bootstrap, src, outputs, partitions, values,
+                                   loads, step_s, drain_s, scrape)
+
+
+def _latency_steps(bootstrap: str, src: str, outputs: Sequence[str], partitions: int,
+                   values: Sequence[bytes], loads: Sequence[int], step_s: float, drain_s: float,
+                   scrape: Callable[[], dict[str, float]] | None) -> list[dict[str, Any]]:
+    import threading
+
+    from confluent_kafka import Consumer, Message, Producer
+    from confluent_kafka import TopicPartition as KafkaPartition
+
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                         "enable.idempotence": True, "linger.ms": 0,
+                         "message.max.bytes": MAX_BYTES})
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"latency-{os.getpid()}",
+                         "enable.auto.commit": False, "isolation.level": "read_committed",
+                         "fetch.wait.max.ms": 20, "max.partition.fetch.bytes": MAX_BYTES,
+                         "fetch.max.bytes": 4 * MAX_BYTES})
+    # start at the current end of every output partition, resolved before any
+    # record is offered (OFFSET_END would resolve lazily, after some are written)
+    starts = []
+    for topic in outputs:
+        for p in range(partitions):
+            _, high = consumer.get_watermark_offsets(KafkaPartition(topic, p), timeout=10)
+            starts.append(KafkaPartition(topic, p, high))
+    consumer.assign(starts)
     sent: dict[tuple[int, int], int] = {}  # input (partition, offset) -> CreateTime ms
     received: dict[tuple[int, int], float] = {}
-    stop = asyncio.Event()
+    stop = threading.Event()
 
-    async def consume() -> None:
+    def consume() -> None:
         while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=50)
+            # poll returns as soon as one record is there (consume would wait
+            # for its batch size or the timeout); the rest already fetched follow
+            first = consumer.poll(0.05)
+            if first is None:
+                continue
             now_ms = time.time() * 1000
-            for recs in batch.values():
-                for rec in recs:
-                    hdr = dict(rec.headers or ())
-                    part = hdr.get("wirefeed-source-partition")
-                    off = hdr.get("wirefeed-source-offset")
-                    if part is not None and off is not None:
-                        received.setdefault((int(part), int(off)), now_ms)
+            for msg in [first, *consumer.consume(num_messages=1000, timeout=0)]:
+                if msg.error():
+                    continue
+                hdr = dict(msg.headers() or ())
+                part = hdr.get("wirefeed-source-partition")
+                off = hdr.get("wirefeed-source-offset")
+                if part is not None and off is not None:
+                    received.setdefault((int(part), int(off)), now_ms)
 
-    reader = asyncio.create_task(consume())
+    reader = threading.Thread(target=consume, name="latency-reader", daemon=True)
+    reader.start()
     source = iter(values)
-    results: list[dict[str, Any]] = []
     counter = 0
+    results: list[dict[str, Any]] = []
 
-    async def offer(rate: int, seconds: float) -> list[tuple[int, int]]:
+    def offer(rate: int, seconds: float) -> list[tuple[int, int]]:
         nonlocal counter, source
         keys: list[tuple[int, int]] = []
-        futs: list[tuple[int, asyncio.Future[Any]]] = []
+        failed: list[str] = []
+
+        def delivered(err: Any, msg: Message) -> None:
+            if err is not None:
+                failed.append(str(err))
+                return
+            ts = msg.timestamp()[1]
+            key = (msg.partition(), msg.offset())
+            sent[key] = ts
+            keys.append(key)
+
         started = time.monotonic()
         done = 0
         while (elapsed := time.monotonic() - started) < seconds:
@@ -629,34 +666,32 @@ async def latency_steps(bootstrap: str, src: str, outputs: Sequence[str], partit
                 except StopIteration:
                     source = iter(values)
                     value = next(source)
-                ts = int(time.time() * 1000)
-                futs.append((ts, await producer.send(src, value, partition=counter % partitions,
-                                                     timestamp_ms=ts)))
+                producer.produce(src, value, partition=counter % partitions,
+                                 timestamp=int(time.time() * 1000), on_delivery=delivered)
                 counter += 1
             done += max(0, due)
-            await asyncio.sleep(0.002)
-        for ts, fut in futs:
-            meta = await fut
-            sent[(meta.partition, meta.offset)] = ts
-            keys.append((meta.partition, meta.offset))
+            producer.poll(0)
+            time.sleep(0.002)
+        if producer.flush(30) != 0 or failed:
+            raise RuntimeError(f"offered records not delivered: {failed[:3]}")
         return keys
 
     try:
-        await offer(50, 1.0)  # warm-up: first fetches, first transactions
-        await asyncio.sleep(1.0)
+        offer(50, 1.0)  # warm-up: first fetches, first transactions
+        time.sleep(1.0)
         for rate in loads:
-            before = await asyncio.to_thread(scrape) if scrape else {}
+            before = scrape() if scrape else {}
             scraped_at = time.monotonic()
-            keys = await offer(rate, step_s)
-            for _ in range(int(drain_s * 10)):  # the reader task fills `received`
+            keys = offer(rate, step_s)
+            for _ in range(int(drain_s * 10)):  # the reader thread fills `received`
                 if all(k in received for k in keys):
                     break
-                await asyncio.sleep(0.1)
+                time.sleep(0.1)
             lat = [received[k] - sent[k] for k in keys if k in received]
             missing = sum(1 for k in keys if k not in received)
             row = {"offered_per_s": rate, "records": len(keys), "undelivered": missing,
                    **percentiles(lat)}
-            after = await asyncio.to_thread(scrape) if scrape else {}
+            after = scrape() if scrape else {}
             if before and after:
                 delta = {k: after[k] - before.get(k, 0.0) for k in after}
                 n = delta.get("count", 0.0)
@@ -669,12 +704,10 @@ async def latency_steps(bootstrap: str, src: str, outputs: Sequence[str], partit
                   f"p99 {row['p99']} ms, max {row['max']} ms, undelivered {missing}, "
                   f"worker busy {row.get('worker_busy')}, slow {row.get('slow_records')}",
                   flush=True)
-            await asyncio.sleep(0.5)
+            time.sleep(0.5)
     finally:
         stop.set()
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await reader
-        await producer.stop()
-        await consumer.stop()
+        reader.join(5)
+        consumer.close()
+        producer.flush(10)
     return results
