@@ -49,6 +49,7 @@ from consumer.metrics import Metrics
 from consumer.model import RawRecord
 from consumer.parallel import ParsePool, warm_up
 from consumer.parse import parse_record
+from consumer.partitioner import default_partitioner
 from consumer.pipeline import Outcome, Pipeline, Prepared, prepare
 
 # A dead letter carries the original record unchanged, so the producer must
@@ -235,7 +236,8 @@ class Worker:
         if not self.s.exactly_once:
             self._alo_producer = AIOKafkaProducer(
                 enable_idempotence=True, acks="all", linger_ms=_ALO_LINGER_MS,
-                max_request_size=MAX_REQUEST_BYTES, **self._kafka,
+                max_request_size=MAX_REQUEST_BYTES, partitioner=default_partitioner,
+                **self._kafka,
             )
             await self._alo_producer.start()
         self._consumer = AIOKafkaConsumer(
@@ -325,7 +327,8 @@ class Worker:
             transactional_id=f"{self.s.txn_prefix}-{tp.topic}-{tp.partition}",
             enable_idempotence=True, acks="all", linger_ms=5,
             max_request_size=MAX_REQUEST_BYTES, transaction_timeout_ms=60_000,
-            retry_backoff_ms=_TXN_RETRY_BACKOFF_MS, **self._kafka,
+            retry_backoff_ms=_TXN_RETRY_BACKOFF_MS, partitioner=default_partitioner,
+            **self._kafka,
         )
         await producer.start()  # runs init_transactions: fences the previous owner
         return producer
