@@ -1,4 +1,4 @@
-"""Kafka's default key partitioner (murmur2), bit for bit, at a third of aiokafka's cost.
+"""Kafka's default key partitioner (murmur2), bit for bit, at under half of aiokafka's cost.
 
 aiokafka's default partitioner hashes every key with a byte-at-a-time murmur2
 in pure Python: 8 µs for a 32-character story id or fingerprint, twice a
