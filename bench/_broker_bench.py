@@ -127,9 +127,12 @@ def load_input(bootstrap: str, topic: str, values: Sequence[bytes], partitions: 
 
 
 # --- baseline A: aiokafka passthrough -----------------------------------------
-async def aiokafka_passthrough(bootstrap: str, src: str, dst: str, n: int, partitions: int, *,
-                               eos: bool, group: str) -> Run:
-    """Copy ``n`` records ``src`` -> ``dst`` the way the worker would, minus the pipeline."""
+async def passthrough_clients(
+    bootstrap: str, src: str, partitions: int, group: str, *, eos: bool, alo_linger_ms: int,
+    **txn_extra: Any,
+) -> tuple[AIOKafkaConsumer, dict[TopicPartition, AIOKafkaProducer]]:
+    """A consumer of every partition of ``src`` from the start, and a producer for each:
+    transactional, one a partition, as the worker (``eos``), or one idempotent for all."""
     tps = [TopicPartition(src, p) for p in range(partitions)]
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
@@ -140,17 +143,28 @@ async def aiokafka_passthrough(bootstrap: str, src: str, dst: str, n: int, parti
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)
     producers: dict[TopicPartition, AIOKafkaProducer] = {}
-    if eos:  # one transactional producer per input partition, as the worker
+    if eos:
         for tp in tps:
             producers[tp] = AIOKafkaProducer(
                 bootstrap_servers=bootstrap, transactional_id=f"{group}-{tp.partition}",
-                enable_idempotence=True, acks="all", linger_ms=5, max_request_size=MAX_BYTES)
+                enable_idempotence=True, acks="all", linger_ms=5, max_request_size=MAX_BYTES,
+                **txn_extra)
             await producers[tp].start()
     else:
         shared = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True,
-                                  acks="all", linger_ms=5, max_request_size=MAX_BYTES)
+                                  acks="all", linger_ms=alo_linger_ms,
+                                  max_request_size=MAX_BYTES)
         await shared.start()
         producers = dict.fromkeys(tps, shared)
+    return consumer, producers
+
+
+async def aiokafka_passthrough(bootstrap: str, src: str, dst: str, n: int, partitions: int, *,
+                               eos: bool, group: str) -> Run:
+    """Copy ``n`` records ``src`` -> ``dst`` the way the worker would, minus the pipeline."""
+    tps = [TopicPartition(src, p) for p in range(partitions)]
+    consumer, producers = await passthrough_clients(bootstrap, src, partitions, group, eos=eos,
+                                                    alo_linger_ms=5)
     opened: dict[TopicPartition, float] = {}
     futures: dict[TopicPartition, list[asyncio.Future[Any]]] = {tp: [] for tp in tps}
     nxt: dict[TopicPartition, int] = {}
@@ -466,6 +480,17 @@ def _free_port() -> int:
     return free_port()
 
 
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 30 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
 class WorkerProcess:
     """``python -m consumer.cli run`` with WIREFEED_* settings; stopped with SIGTERM."""
 
@@ -521,13 +546,7 @@ class WorkerProcess:
         return out
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        _terminate(self.proc)
 
 
 class PassthroughProcess:
@@ -549,13 +568,7 @@ class PassthroughProcess:
             raise RuntimeError(f"passthrough not ready: {self.log_path.read_text()[-2000:]}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        _terminate(self.proc)
         self._log.close()
 
 

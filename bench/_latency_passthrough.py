@@ -37,40 +37,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from _broker_bench import COMMIT_INTERVAL_MS, MAX_IN_FLIGHT, passthrough_clients
+from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from consumer.worker import _TXN_RETRY_BACKOFF_MS, opened_at
 
-MAX_BYTES = 16 * 1024 * 1024
-COMMIT_INTERVAL_MS = 100  # the worker's default
-MAX_IN_FLIGHT = 2000  # the worker's default
-
 
 async def passthrough(args: argparse.Namespace, stop: asyncio.Event) -> None:
     tps = [TopicPartition(args.src, p) for p in range(args.partitions)]
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=args.bootstrap, group_id=args.group, enable_auto_commit=False,
-        isolation_level="read_committed", auto_offset_reset="earliest",
-        max_poll_records=MAX_IN_FLIGHT, max_partition_fetch_bytes=MAX_BYTES,
-    )
-    await consumer.start()
-    consumer.assign(tps)
-    await consumer.seek_to_beginning(*tps)
-    producers: dict[TopicPartition, AIOKafkaProducer] = {}
-    if args.eos:
-        for tp in tps:
-            producers[tp] = AIOKafkaProducer(
-                bootstrap_servers=args.bootstrap,
-                transactional_id=f"{args.group}-{tp.partition}", enable_idempotence=True,
-                acks="all", linger_ms=5, max_request_size=MAX_BYTES,
-                retry_backoff_ms=_TXN_RETRY_BACKOFF_MS)
-            await producers[tp].start()
-    else:
-        shared = AIOKafkaProducer(bootstrap_servers=args.bootstrap, enable_idempotence=True,
-                                  acks="all", linger_ms=0, max_request_size=MAX_BYTES)
-        await shared.start()
-        producers = dict.fromkeys(tps, shared)
+    consumer, producers = await passthrough_clients(
+        args.bootstrap, args.src, args.partitions, args.group, eos=args.eos, alo_linger_ms=0,
+        retry_backoff_ms=_TXN_RETRY_BACKOFF_MS)
     opened: dict[TopicPartition, float] = {}
     nxt: dict[TopicPartition, int] = {}
     futures: dict[TopicPartition, list[asyncio.Future[Any]]] = {tp: [] for tp in tps}
