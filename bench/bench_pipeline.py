@@ -353,24 +353,19 @@ def finish_args(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start a broker unless one is given, run everything, stop the broker."""
     log.configure("error")
-    cluster = None
-    bootstrap = args.bootstrap
-    started = time.perf_counter()
-    if not bootstrap:
-        from consumer.devtools.broker import KAFKA_GC, KAFKA_HEAP, Cluster
+    if args.bootstrap:
+        return asyncio.run(broker_benches(args.bootstrap, args))
+    from consumer.devtools.broker import running_cluster
 
-        # Kafka's own heap and collector (kafka-run-class.sh): under two quick latency
-        # passes the test broker's serial collector paused it 56 times, up to 38 ms and
-        # 822 ms in all; G1 34 times, up to 21 ms, 438 ms in all. The steps report any
-        # broker pause as wirefeed's added latency
-        cluster = Cluster(nodes=1, heap_opts=KAFKA_HEAP, gc_opts=KAFKA_GC).start()
+    started = time.perf_counter()
+    # Kafka's own heap and collector (kafka-run-class.sh): under two quick latency
+    # passes the test broker's serial collector paused it 56 times, up to 38 ms and
+    # 822 ms in all; G1 34 times, up to 21 ms, 438 ms in all. The steps report any
+    # broker pause as wirefeed's added latency
+    with running_cluster(1, production_jvm=True) as cluster:
         bootstrap = cluster.bootstrap_servers
         print(f"  broker up in {time.perf_counter() - started:.1f}s at {bootstrap}", flush=True)
-    try:
         return asyncio.run(broker_benches(bootstrap, args))
-    finally:
-        if cluster is not None:
-            cluster.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
