@@ -251,7 +251,8 @@ async def broker_benches(bootstrap: str, args: argparse.Namespace) -> dict[str, 
             lsrc = f"bench-{run_id}.lat-{mode}.in"
             await bb.create_topics(bootstrap, [(lsrc, PARTITIONS, {})])
             names = await bb.worker_topics(bootstrap, f"bench-{run_id}.lat-{mode}", PARTITIONS)
-            settings = bb.worker_settings(bootstrap, lsrc, names, f"lat-{mode}-{run_id}", eos=eos)
+            settings = bb.worker_settings(bootstrap, lsrc, names, f"lat-{mode}-{run_id}", eos=eos,
+                                          parse_processes=args.latency_processes)
             logfile = Path(args.results_dir) / f"worker-latency-{mode}.log"
             proc = bb.WorkerProcess(settings, logfile)
             print(f"  latency, {mode} (wirefeed run subprocess):", flush=True)
@@ -328,6 +329,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--records", type=int, default=None, help="input records (default 100000)")
     ap.add_argument("--bootstrap", default="", help="use this broker instead of starting one")
     ap.add_argument("--no-latency", action="store_true")
+    ap.add_argument("--latency-processes", type=int, default=0, metavar="N",
+                    help="WIREFEED_PARSE_PROCESSES of the worker in the latency steps")
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--only", default="",
                     help="comma list of baselines,shell,worker,profile,latency")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import os
+import pickle
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 
 from consumer.model import RawRecord
-from consumer.parallel import ParsePool, prepare_chunk
+from consumer.parallel import ParsePool, decode_prepared, encode_prepared, prepare_chunk
 from consumer.pipeline import Pipeline, Prepared
 from tests.corpus import SHARED, reuters_wire
 
@@ -74,3 +78,87 @@ async def test_a_record_that_kills_the_parser_becomes_a_dead_letter() -> None:
 def test_pool_needs_a_process() -> None:
     with pytest.raises(ValueError, match="at least one process"):
         ParsePool(0, max_bytes=1)
+
+
+def chatty(records: Sequence[RawRecord]) -> list[Prepared]:
+    """A parser that prints to stdout, as a library might (runs in the pool)."""
+    print("a stray line on stdout")
+    os.write(1, b"\x00\x00\x00\x10 raw bytes on fd 1\n")
+    return prepare_chunk(records, max_bytes=2 * 1024 * 1024)
+
+
+def chunk_sizes(records: Sequence[RawRecord]) -> list[Prepared]:
+    """Tags each result with the size of the chunk it came in (runs in the pool)."""
+    return [dataclasses.replace(p, message=str(len(records)))
+            for p in prepare_chunk(records, max_bytes=2 * 1024 * 1024)]
+
+
+def test_prepared_crosses_the_pipe_unchanged() -> None:
+    """The plain-tuple encoding keeps every field of story and features (and errors)."""
+    prepared = prepare_chunk(feed_records(), max_bytes=2 * 1024 * 1024)
+    assert sum(p.story is None for p in prepared) >= 3  # the junk: errors cross too
+    for p in prepared:
+        back = decode_prepared(pickle.loads(pickle.dumps(encode_prepared(p))))
+        assert (back.story, back.reason, back.message, back.parse_s) == (
+            p.story, p.reason, p.message, p.parse_s)
+        if p.features is None:
+            assert back.features is None
+            continue
+        assert back.features is not None
+        for name in ("fingerprint", "shingle_count", "entity_words"):
+            assert getattr(back.features, name) == getattr(p.features, name)
+        for name in ("signature", "facts"):
+            a, b = getattr(back.features, name), getattr(p.features, name)
+            assert a.dtype == b.dtype
+            assert np.array_equal(a, b)
+
+
+async def test_output_on_stdout_does_not_corrupt_the_channel() -> None:
+    records = feed_records()[:40]
+    pool = ParsePool(1, max_bytes=2 * 1024 * 1024, chunk=8, prepare_fn=chatty)
+    await pool.start()
+    try:
+        got = [p async for _, p in pool.map(records)]
+    finally:
+        pool.close()
+    expected = prepare_chunk(records, max_bytes=2 * 1024 * 1024)
+    assert [p.story for p in got] == [p.story for p in expected]
+    assert pool.restarts == 0
+
+
+async def test_small_fetches_go_in_small_chunks() -> None:
+    """So the loop can decide the first record while the pool parses the next."""
+    records = feed_records()
+    pool = ParsePool(2, max_bytes=2 * 1024 * 1024, chunk=32, prepare_fn=chunk_sizes)
+    await pool.start()
+    try:
+        sizes = {n: [int(p.message) async for _, p in pool.map(records[:n])]
+                 for n in (1, 8, 20, 600)}
+    finally:
+        pool.close()
+    assert sizes[1] == [1]
+    assert sizes[8] == [1] * 8  # 2 processes, at least 4 chunks each
+    assert sizes[20] == [3] * 18 + [2] * 2
+    assert set(sizes[600]) == {32, 600 % 32}
+
+
+async def test_close_leaves_no_process_behind() -> None:
+    pool = ParsePool(2, max_bytes=1024)
+    await pool.start()
+    pids = [c.transport.get_pid() for c in pool._children if c.transport is not None]
+    assert len(pids) == 2
+    pool.close()
+    for _ in range(100):
+        alive = [pid for pid in pids if _running(pid)]
+        if not alive:
+            break
+        await asyncio.sleep(0.05)
+    assert alive == []
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
