@@ -234,7 +234,16 @@ class _Child(asyncio.SubprocessProtocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()  # kills the process if it still runs
-        self._break()
+        self.broken = True
+        while self.pending:  # closed on purpose: nobody waits for these
+            self.pending.popleft().cancel()
+
+
+def _discard(fut: asyncio.Future[Any]) -> None:
+    """Cancel ``fut``, or mark its error as seen (asyncio logs errors never retrieved)."""
+    if fut.done() and not fut.cancelled():
+        fut.exception()
+    fut.cancel()
 
 
 class ParsePool:
@@ -307,13 +316,14 @@ class ParsePool:
                     await self._restart()
                     results = await self._isolate(chunk)
                     for j in range(i + 1, len(chunks)):  # the old pool's futures are dead
+                        _discard(futures[j])
                         futures[j] = self._submit(chunks[j])
                 self.records += len(chunk)
                 for record, prepared in zip(chunk, results, strict=True):
                     yield record, prepared
         finally:
             for fut in futures:
-                fut.cancel()
+                _discard(fut)
 
     async def _isolate(self, chunk: Sequence[RawRecord]) -> list[Prepared]:
         """One record at a time: find the record that breaks the pool on its own."""

@@ -9,6 +9,7 @@ topics ``read_committed``: every input offset must appear exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -77,21 +78,58 @@ def _assert_exactly_once(seen: Counter[tuple[int, int]], inputs: set[tuple[int, 
     assert set(seen) == inputs
 
 
+def _children(pid: int) -> set[int]:
+    """Child processes of ``pid`` (the parse pool's, when it has one)."""
+    out: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            out |= {int(c) for c in (task / "children").read_text().split()}
+    return out
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def _all_exit(pids: set[int], timeout: float = 15) -> set[int]:
+    """Which of ``pids`` still run after ``timeout`` (zombies count as exited)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        alive = {pid for pid in pids if _running(pid)}
+        if not alive or asyncio.get_running_loop().time() > deadline:
+            return alive
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.parametrize("parse_processes", ["0", "1"], ids=["in-loop", "parse-pool"])
 async def test_sigkill_five_times_mid_stream(
-    kafka: KafkaHelper, unique_name: Callable[[str], str], tmp_path: Path,
+    kafka: KafkaHelper, unique_name: Callable[[str], str], tmp_path: Path, parse_processes: str,
 ) -> None:
+    """With the parse pool, fetches are handed to it ahead of their processing: a kill
+    then loses parsed records that nobody committed, and the pool's processes must
+    not outlive the worker."""
     topics = await make_topics(kafka, unique_name, partitions=PARTITIONS)
-    env = topics.env(kafka.bootstrap, unique_name("g"), session_timeout_ms="6000")
+    env = topics.env(kafka.bootstrap, unique_name("g"), session_timeout_ms="6000",
+                     parse_processes=parse_processes)
     values = reuters_wire(RECORDS)
     rng = random.Random(20261126)
     kills = 0
+    orphans: set[int] = set()
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     feeder = asyncio.create_task(_stream(kafka, topics.input, values, seconds=30))
     try:
         await worker.wait_ready()
         while kills < 5:
             await asyncio.sleep(rng.uniform(2.0, 5.0))
+            assert worker.proc is not None
+            pool = _children(worker.proc.pid)
+            assert len(pool) == int(parse_processes)
             worker.kill()
+            orphans |= await _all_exit(pool)
             kills += 1
             worker = WorkerProcess(env, tmp_path / "worker.log").start()
             await worker.wait_ready()
@@ -104,15 +142,18 @@ async def test_sigkill_five_times_mid_stream(
         feeder.cancel()
         worker.ensure_stopped()
     assert kills == 5
+    assert not orphans, "parse processes outlived their killed worker"
     _assert_exactly_once(seen, await _input_offsets(kafka, topics.input))
     assert sum(1 for _ in seen) == RECORDS
 
 
+@pytest.mark.parametrize("parse_processes", ["0", "1"], ids=["in-loop", "parse-pool"])
 async def test_two_workers_rebalance_midway(
-    kafka: KafkaHelper, unique_name: Callable[[str], str], tmp_path: Path,
+    kafka: KafkaHelper, unique_name: Callable[[str], str], tmp_path: Path, parse_processes: str,
 ) -> None:
     topics = await make_topics(kafka, unique_name, partitions=PARTITIONS)
-    env = topics.env(kafka.bootstrap, unique_name("g"), session_timeout_ms="6000")
+    env = topics.env(kafka.bootstrap, unique_name("g"), session_timeout_ms="6000",
+                     parse_processes=parse_processes)
     values = reuters_wire(RECORDS, start=5000)
     first = WorkerProcess(env, tmp_path / "a.log").start()
     second = WorkerProcess(env, tmp_path / "b.log")
