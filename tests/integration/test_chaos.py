@@ -9,7 +9,6 @@ topics ``read_committed``: every input offset must appear exactly once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -21,6 +20,7 @@ import pytest
 from tests.corpus import reuters_wire
 from tests.integration.worker_helpers import Topics, WorkerProcess, make_topics
 from tests.kafka_helpers import KafkaHelper
+from tests.processes import children, still_running
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -78,33 +78,6 @@ def _assert_exactly_once(seen: Counter[tuple[int, int]], inputs: set[tuple[int, 
     assert set(seen) == inputs
 
 
-def _children(pid: int) -> set[int]:
-    """Child processes of ``pid`` (the parse pool's, when it has one)."""
-    out: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(FileNotFoundError):
-            out |= {int(c) for c in (task / "children").read_text().split()}
-    return out
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-async def _all_exit(pids: set[int], timeout: float = 15) -> set[int]:
-    """Which of ``pids`` still run after ``timeout`` (zombies count as exited)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        alive = {pid for pid in pids if _running(pid)}
-        if not alive or asyncio.get_running_loop().time() > deadline:
-            return alive
-        await asyncio.sleep(0.2)
-
-
 @pytest.mark.parametrize("parse_processes", ["0", "1"], ids=["in-loop", "parse-pool"])
 async def test_sigkill_five_times_mid_stream(
     kafka: KafkaHelper, unique_name: Callable[[str], str], tmp_path: Path, parse_processes: str,
@@ -126,10 +99,10 @@ async def test_sigkill_five_times_mid_stream(
         while kills < 5:
             await asyncio.sleep(rng.uniform(2.0, 5.0))
             assert worker.proc is not None
-            pool = _children(worker.proc.pid)
+            pool = children(worker.proc.pid)
             assert len(pool) == int(parse_processes)
             worker.kill()
-            orphans |= await _all_exit(pool)
+            orphans |= await still_running(pool)
             kills += 1
             worker = WorkerProcess(env, tmp_path / "worker.log").start()
             await worker.wait_ready()

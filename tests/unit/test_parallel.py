@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import pickle
@@ -15,6 +14,7 @@ from consumer.model import RawRecord
 from consumer.parallel import ParsePool, decode_prepared, encode_prepared, prepare_chunk
 from consumer.pipeline import Pipeline, Prepared
 from tests.corpus import SHARED, reuters_wire
+from tests.processes import still_running
 
 CRASH = b"CRASH THE PARSER PROCESS"
 
@@ -148,17 +148,4 @@ async def test_close_leaves_no_process_behind() -> None:
     pids = [c.transport.get_pid() for c in pool._children if c.transport is not None]
     assert len(pids) == 2
     pool.close()
-    for _ in range(100):
-        alive = [pid for pid in pids if _running(pid)]
-        if not alive:
-            break
-        await asyncio.sleep(0.05)
-    assert alive == []
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
-        return False
+    assert await still_running(set(pids), timeout=5) == set()
