@@ -76,6 +76,11 @@ _GOLD = np.uint64(0x9E37_79B9_7F4A_7C15)
 _MAX_LOAD = 0.75
 _BUILD_LOAD = 0.5
 _MIN_LOAD = 0.125
+# Stories moved into a resized band table with every add (see Index._resize): rebuilding
+# the table in one go stood the worker still for O(held): 37 ms at 8,600 held, 136 ms at
+# 29,000, 1.2 s at 220,000, and more at every doubling after (bench/bench_dedup_scale.py).
+# Four a record finish a move while the table that receives them is at most 5/8 full.
+_MOVE_PER_ADD = 4
 _CHUNK = 1 << 16
 _U24, _U32, _U33 = np.uint32(24), np.uint64(32), np.uint64(33)
 
@@ -457,6 +462,7 @@ class Index:
     _story: npt.NDArray[np.uint8]
     _event: npt.NDArray[np.uint8]
     _sigs: npt.NDArray[np.uint16]
+    _in_old: npt.NDArray[np.bool_]
 
     def __init__(
         self, *, window_ms: int = DEFAULT_WINDOW_MS, max_entries: int = DEFAULT_MAX_ENTRIES
@@ -472,6 +478,10 @@ class Index:
         self._next_seq = 0
         self._heap: list[int] = []  # (time << 72) + (seq << 32) + slot
         self._table = _BandTable()
+        # while the band table is resized: the table moved from, and the slots still in it
+        self._old: _BandTable | None = None
+        self._moving: Slots = np.zeros(0, dtype=np.intp)
+        self._moved = 0  # how far into _moving
         self._facts_end = 0
         self._facts_dead = 0
         self._facts = np.zeros(4096, dtype=np.uint32)
@@ -494,6 +504,7 @@ class Index:
             "_story": ((16,), np.uint8),
             "_event": ((16,), np.uint8),
             "_sigs": ((NUM_PERM,), np.uint16),
+            "_in_old": ((), np.bool_),  # its cells are in the table being moved from
         }
         for name, (shape, dtype) in specs.items():
             grown = np.zeros((cap, *shape), dtype=dtype)
@@ -570,7 +581,10 @@ class Index:
     def scan(self, sig: Signature, min_time_ms: int | None = None) -> tuple[Slots, Slots]:
         """Slots sharing at least one LSH band with ``sig`` (and not older than
         ``min_time_ms``), with their number of equal signature positions."""
-        found = self._table.lookup(self._hashes(sig))
+        h = self._hashes(sig)
+        found = self._table.lookup(h)
+        if self._old is not None:  # a story not yet moved is found in the old table only
+            found = np.concatenate((found, self._old.lookup(h)))
         if not found.size:
             return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
         # repeats (a story found through several bands) out first: a Python set of a
@@ -618,9 +632,10 @@ class Index:
         cols = sum(
             getattr(self, n).nbytes
             for n in ("_live", "_time", "_seq", "_count", "_version", "_flags", "_fstart",
-                      "_fcount", "_fp", "_story", "_event", "_sigs")
+                      "_fcount", "_fp", "_story", "_event", "_sigs", "_in_old")
         )
-        return int(cols + self._facts.nbytes + self._table.nbytes)
+        old = self._old.nbytes if self._old is not None else 0
+        return int(cols + self._facts.nbytes + self._table.nbytes + old)
 
     def _oldest(self) -> Iterator[tuple[int, int, int]]:
         """Live heap items in (time, seq) order, without popping (k log k for k items)."""
@@ -692,7 +707,12 @@ class Index:
         if slot is None:
             return False
         self._live[slot] = False
-        self._table.delete(slot, _distinct(self._hashes(self._sigs[slot], keep=False)))
+        cells = _distinct(self._hashes(self._sigs[slot], keep=False))
+        if self._old is not None and self._in_old[slot]:
+            self._old.delete(slot, cells)
+            self._in_old[slot] = False
+        else:
+            self._table.delete(slot, cells)
         _unlink(self._by_story, self._story[slot].tobytes(), slot)
         agency = self._agency[slot]
         if agency is not None:
@@ -754,12 +774,44 @@ class Index:
         self._advance(entry.event_time_ms)
         table = self._table
         table.insert(slot, _distinct(self._hashes(self._sigs[slot])))
-        if table.live > _MAX_LOAD * table.capacity or (
+        if self._old is not None:
+            self._move(_MOVE_PER_ADD)
+        elif table.live > _MAX_LOAD * table.capacity or (
             table.nb > 64 and table.live < _MIN_LOAD * table.capacity
         ):  # grow, or give back the memory of a peak
-            self._table = _BandTable.build(
-                np.flatnonzero(self._live[: len(self._agency)]), self._sigs
-            )
+            self._resize()
+
+    def _resize(self) -> None:
+        """Start moving every story into a table sized for what is held now.
+
+        Stories move a few per add (:meth:`_move`), not all at once: rebuilding
+        the table in one go was a stall proportional to the stories held, seconds
+        at a million, long enough for a missed heartbeat. Meanwhile new stories
+        go to the new table, lookups read both, and a removal takes a story's
+        cells from whichever table holds them.
+        """
+        live = np.flatnonzero(self._live[: len(self._agency)])
+        cells = int(live.size) * BANDS
+        self._old = self._table
+        self._table = _BandTable(max(64, int(cells / (_D * _BUILD_LOAD)) + 1))
+        self._in_old[live] = True
+        self._moving, self._moved = live, 0
+        self._move(_MOVE_PER_ADD)
+
+    def _move(self, n: int) -> None:
+        """Move the next ``n`` stories still in the old table (cells stay behind in it:
+        the old table is dropped whole once every story has moved)."""
+        assert self._old is not None
+        moving = self._moving
+        while n > 0 and self._moved < moving.size:
+            slot = int(moving[self._moved])
+            self._moved += 1
+            if self._in_old[slot]:  # else removed meanwhile (and maybe reused: new table)
+                self._table.insert(slot, _distinct(self._hashes(self._sigs[slot], keep=False)))
+                self._in_old[slot] = False
+                n -= 1
+        if self._moved >= moving.size:
+            self._old, self._moving, self._moved = None, np.zeros(0, dtype=np.intp), 0
 
     def _advance(self, time_ms: int) -> None:
         if self.watermark_ms is None or time_ms > self.watermark_ms:

@@ -343,6 +343,48 @@ def test_index_matches_a_brute_force_model_live_and_restored() -> None:
     assert oldest[0] == oldest[1]
 
 
+def test_index_answers_the_same_while_its_band_table_is_resized() -> None:
+    """A resize moves stories into the new table a few per add: lookups, removals and
+    re-adds in the middle of a move find every held story, as a brute force does, and
+    the move is spread over many adds (one add doing it all was a stall of O(held))."""
+    from consumer.dedup.index import band_keys
+
+    rng = np.random.default_rng(11)
+    base = rng.integers(0, 1 << 16, (60, 128), dtype=np.uint16)
+    index = Index(max_entries=10**9)
+    model: dict[bytes, StateEntry] = {}
+    checked_mid_move = adds_mid_move = 0
+    sizes: list[int] = []
+    for step in range(11000):
+        growing = step < 6000
+        if model and rng.random() < (0.15 if growing else 0.9):
+            fp = list(model)[int(rng.integers(0, len(model)))]
+            assert index.remove(fp)
+            del model[fp]
+        else:
+            i = int(rng.integers(0, 5000)) if rng.random() < 0.2 else 10**6 + step
+            e = _random_entry(rng, i, base)
+            adds_mid_move += index._old is not None
+            index.add(e)
+            model.pop(e.fingerprint, None)
+            model[e.fingerprint] = e
+        sizes.append(index._table.nb)
+        if step % 97 == 0 and model:
+            checked_mid_move += index._old is not None
+            held = list(model.values())
+            keys = band_keys(np.stack([e.signature for e in held]))
+            for _ in range(4):
+                sig = _random_entry(rng, 0, base).signature
+                hit = (keys == band_keys(sig[None, :])).any(axis=1)
+                want = sorted(e.fingerprint for e, h in zip(held, hit, strict=True) if h)
+                assert sorted(h.entry.fingerprint for h in index.candidates(sig)) == want
+    assert len(index) == len(model)
+    assert checked_mid_move >= 10
+    assert adds_mid_move >= 1000  # moves span many adds
+    assert max(sizes) > 4 * sizes[0]  # it grew ...
+    assert sizes[-1] < max(sizes)  # ... and gave memory back
+
+
 def test_band_table_survives_many_equal_bands() -> None:
     rng = np.random.default_rng(5)
     sig = rng.integers(0, 1 << 16, 128, dtype=np.uint16)
