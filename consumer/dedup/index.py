@@ -79,8 +79,9 @@ _MIN_LOAD = 0.125
 # Stories moved into a resized band table with every add (see Index._resize): rebuilding
 # the table in one go stood the worker still for O(held): 37 ms at 8,600 held, 136 ms at
 # 29,000, 1.2 s at 220,000, and more at every doubling after (bench/bench_dedup_scale.py).
-# Four a record finish a move while the table that receives them is at most 5/8 full.
-_MOVE_PER_ADD = 4
+# Eight an add (one vectorised insert) finish a move while the new table is at most
+# 9/16 full.
+_MOVE_PER_ADD = 8
 _CHUNK = 1 << 16
 _U24, _U32, _U33 = np.uint32(24), np.uint64(32), np.uint64(33)
 
@@ -249,7 +250,11 @@ class _BandTable:
 
     def insert(self, slot: int, h: U64) -> None:
         """Add one story's cells (``h`` without repeats)."""
-        cells = self._cells(h, slot)
+        self.insert_cells(self._cells(h, slot), h)
+
+    def insert_cells(self, cells: npt.NDArray[np.uint32], h: U64) -> None:
+        """Add ``cells`` (check byte << 24 | slot) of the hashes ``h``, of one or more
+        stories (no (hash, slot) pair twice)."""
         b = self._bucket(h)
         rows = self.cells[b]
         free = rows == _EMPTY  # the overflow cell is never _EMPTY
@@ -799,17 +804,24 @@ class Index:
         self._move(_MOVE_PER_ADD)
 
     def _move(self, n: int) -> None:
-        """Move the next ``n`` stories still in the old table (cells stay behind in it:
-        the old table is dropped whole once every story has moved)."""
+        """Move the next ``n`` stories of the old table, less those removed meanwhile
+        (cells stay behind in it: the old table is dropped whole once all have moved)."""
         assert self._old is not None
         moving = self._moving
-        while n > 0 and self._moved < moving.size:
-            slot = int(moving[self._moved])
-            self._moved += 1
-            if self._in_old[slot]:  # else removed meanwhile (and maybe reused: new table)
-                self._table.insert(slot, _distinct(self._hashes(self._sigs[slot], keep=False)))
-                self._in_old[slot] = False
-                n -= 1
+        end = min(moving.size, self._moved + n)
+        slots = moving[self._moved : end]
+        self._moved = end
+        slots = slots[self._in_old[slots]]  # the others were removed meanwhile
+        if slots.size:  # one vectorised insert for all: (hash << 32 | slot), repeats out
+            keys = np.unique(
+                (band_hashes(self._sigs[slots]) << _U32) | slots[:, None].astype(np.uint64)
+            )
+            h = keys >> _U32
+            cells = _check(h)
+            cells <<= _U24
+            cells |= keys.astype(np.uint32)  # the low 32 bits: the slot
+            self._table.insert_cells(cells, h)
+            self._in_old[slots] = False
         if self._moved >= moving.size:
             self._old, self._moving, self._moved = None, np.zeros(0, dtype=np.intp), 0
 
