@@ -92,6 +92,8 @@ _SCALE_COLS = (("held", "held"), ("restore s", "restore_s"), ("RAM B/story", "ra
                ("µs @0", "lookup_no_candidate_us"), ("q w/ c", "queries_with_candidate_pct"),
                ("µs @≥1", "lookup_with_candidate_us"), ("stories/s", "stories_per_s"))
 _FEATURES = re.compile(r"features.*?:\s*([\d.]+)\s*µs/story")
+_FILL = re.compile(r"filling a fresh index .*? to ([\d,]+) held: mean ([\d.]+) µs an add, "
+                   r"slowest ([\d.]+) ms \(at ([\d,]+) held")
 
 
 def run_script(code_or_path: list[str], timeout: float) -> tuple[str, float, int]:
@@ -151,7 +153,11 @@ def core_dedup_scale(quick: bool) -> dict[str, Any]:
         row["us_per_story"] = round(1e6 / rate, 1) if rate else None
         rows.append(row)
     feats = _FEATURES.search(out)
+    fill = _FILL.search(out)
     return {"rows": rows, "features_us": float(feats.group(1)) if feats else None,
+            "fill": None if fill is None else {
+                "held": int(fill[1].replace(",", "")), "mean_add_us": float(fill[2]),
+                "slowest_add_ms": float(fill[3]), "slowest_at": int(fill[4].replace(",", ""))},
             "seconds": round(took, 1), "returncode": rc, "stdout": out}
 
 
@@ -298,6 +304,11 @@ def print_core(core: dict[str, Any]) -> None:
             print(f"  {r['held']:>9,} {r.get('lookup_us', 0):>10.1f} "
                   f"{r.get('us_per_story') or 0:>9.1f} {r.get('ram_bytes_per_story', 0):>11.0f} "
                   f"{r.get('restore_s', 0):>10.2f}")
+        if scale.get("fill"):
+            f = scale["fill"]
+            print(f"  filling a fresh index by add() to {f['held']:,}: mean {f['mean_add_us']} µs, "
+                  f"slowest add {f['slowest_add_ms']} ms (at {f['slowest_at']:,} held): the "
+                  "longest the worker's loop stands still while its index grows")
     pool = core.get("pool") or {}
     if pool.get("rows"):
         print(f"\ncore: parse pool, no Kafka (bench_pool.py), {pool['records']} records, "
