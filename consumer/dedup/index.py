@@ -76,14 +76,14 @@ _PAD = 64  # buckets past the last home bucket, for overflow chains (no wrap-aro
 _EMPTY = np.uint32(0)
 _OVF = np.uint32(0)  # | count: an overflow cell is its count; its check byte 0 never matches
 _SLOT = np.uint32(0x00FF_FFFF)
-MAX_SLOTS = 0x00FF_FFFE  # slots 0xFFFFFE / 0xFFFFFF would alias the markers
+MAX_SLOTS = 0x00FF_FFFE  # a cell holds a 24-bit slot
 _GOLD = np.uint64(0x9E37_79B9_7F4A_7C15)
 _MAX_LOAD = 0.75
 _BUILD_LOAD = 0.5
 _MIN_LOAD = 0.125
 # Stories moved into a resized band table with every add (see Index._resize): rebuilding
 # the table in one go stood the worker still for O(held): 37 ms at 8,600 held, 136 ms at
-# 29,000, 1.2 s at 220,000, and more at every doubling after (bench/bench_dedup_scale.py).
+# 29,000, 1.2 s at 220,000, 1.5x more at every resize after (bench/bench_dedup_scale.py).
 # Eight an add (one vectorised insert) finish a move while the new table is at most
 # 9/16 full.
 _MOVE_PER_ADD = 8
