@@ -31,6 +31,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -597,7 +598,7 @@ async def latency_steps(bootstrap: str, src: str, outputs: Sequence[str], partit
 
     The paced producer and the timing consumer are librdkafka (confluent-kafka),
     run from a thread: on two cores shared with the broker and the process under
-    test, an aiokafka producer and consumer here took 35-45 % of a core at
+    test, an aiokafka producer and consumer here took 33-36 % of a core at
     500 records/s, CPU the measured process then competed for; librdkafka does
     the protocol work in C threads and stamps a record when ``consume`` returns it.
     """
@@ -608,8 +609,6 @@ async def latency_steps(bootstrap: str, src: str, outputs: Sequence[str], partit
 def _latency_steps(bootstrap: str, src: str, outputs: Sequence[str], partitions: int,
                    values: Sequence[bytes], loads: Sequence[int], step_s: float, drain_s: float,
                    scrape: Callable[[], dict[str, float]] | None) -> list[dict[str, Any]]:
-    import threading
-
     from confluent_kafka import Consumer, Message, Producer
     from confluent_kafka import TopicPartition as KafkaPartition
 

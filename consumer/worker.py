@@ -66,9 +66,11 @@ _TXN_RETRY_BACKOFF_MS = 20
 # loop yields every 5 ms while busy, so records still leave in batches under load.
 _ALO_LINGER_MS = 0
 # fewer records than this in one fetch are parsed in the event loop, not in the pool: a
-# record's round trip through the pool takes ~0.4 ms more than parsing it here, and the
-# loop waits for it, as nothing overlaps across fetches (quick latency bench, at-least-once
-# at 500/s, pool for every fetch against this threshold: p50 14.5 against 6.4 ms)
+# record's round trip through the pool takes ~0.4 ms more than parsing it here, and on
+# two cores shared with the broker a pool process woken for each record waits for a core
+# (quick latency bench, at-least-once at 500/s, p50 / p99: the pool for every fetch 14.5 /
+# 90 ms against 6.4 / 58 with this threshold; handing each fetch to the pool ahead of the
+# next, so that parsing overlaps the previous fetch's decisions, 13.5 / 58 against 5.8 / 27)
 _POOL_MIN_RECORDS = 8
 # Own changelog writes remembered until the follower reads them back (see
 # Worker._apply_state); past this many keys the memo is dropped, which only

@@ -189,6 +189,21 @@ def _placement(free: npt.NDArray[np.bool_], targets: list[int]) -> tuple[
     return roomy, pos
 
 
+def _slot_keys(sigs: npt.NDArray[np.uint16], slots: Slots) -> U64:
+    """(len(slots), BANDS) keys ``band hash << 32 | slot``: sorted, they go by bucket."""
+    out: U64 = (band_hashes(sigs[slots]) << _U32) | slots[:, None].astype(np.uint64)
+    return out
+
+
+def _key_cells(keys: U64) -> tuple[npt.NDArray[np.uint32], U64]:
+    """The cells (check byte << 24 | slot) of keys from :func:`_slot_keys`, and their hashes."""
+    h = keys >> _U32
+    cells = _check(h)
+    cells <<= _U24
+    cells |= keys.astype(np.uint32)  # the low 32 bits: the slot
+    return cells, h
+
+
 class _BandTable:
     """Multimap 31-bit hash -> slot: bucketed open addressing with linear probing.
 
@@ -378,8 +393,7 @@ class _BandTable:
         keys = np.empty(n * BANDS, dtype=np.uint64)  # h << 32 | slot: sorts by bucket
         for a in range(0, n, _CHUNK):
             z = min(n, a + _CHUNK)
-            part = (band_hashes(sigs[slots[a:z]]) << _U32) | slots[a:z, None].astype(np.uint64)
-            keys[a * BANDS : z * BANDS] = part.ravel()
+            keys[a * BANDS : z * BANDS] = _slot_keys(sigs, slots[a:z]).ravel()
         keys.sort()
         if keys.size > 1:
             keep = np.empty(keys.size, dtype=bool)
@@ -387,10 +401,7 @@ class _BandTable:
             np.not_equal(keys[1:], keys[:-1], out=keep[1:])
             if not keep.all():  # a story whose bands share a hash: one cell is enough
                 keys = keys[keep]
-        h = keys >> _U32
-        cells = _check(h)
-        cells <<= _U24
-        cells |= keys.astype(np.uint32)  # the low 32 bits: the slot
+        cells, h = _key_cells(keys)
         del keys
         table = cls(max(64, int(h.size / (_D * _BUILD_LOAD)) + 1))
         if not h.size:
@@ -821,15 +832,8 @@ class Index:
         slots = moving[self._moved : end]
         self._moved = end
         slots = slots[self._in_old[slots]]  # the others were removed meanwhile
-        if slots.size:  # one vectorised insert for all: (hash << 32 | slot), repeats out
-            keys = np.unique(
-                (band_hashes(self._sigs[slots]) << _U32) | slots[:, None].astype(np.uint64)
-            )
-            h = keys >> _U32
-            cells = _check(h)
-            cells <<= _U24
-            cells |= keys.astype(np.uint32)  # the low 32 bits: the slot
-            self._table.insert_cells(cells, h)
+        if slots.size:  # one vectorised insert for all, repeated (hash, slot) pairs out
+            self._table.insert_cells(*_key_cells(np.unique(_slot_keys(self._sigs, slots))))
             self._in_old[slots] = False
         if self._moved >= moving.size:
             self._old, self._moving, self._moved = None, np.zeros(0, dtype=np.intp), 0

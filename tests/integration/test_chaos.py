@@ -82,9 +82,9 @@ def _assert_exactly_once(seen: Counter[tuple[int, int]], inputs: set[tuple[int, 
 async def test_sigkill_five_times_mid_stream(
     kafka: KafkaHelper, unique_name: Callable[[str], str], tmp_path: Path, parse_processes: str,
 ) -> None:
-    """With the parse pool, fetches are handed to it ahead of their processing: a kill
-    then loses parsed records that nobody committed, and the pool's processes must
-    not outlive the worker."""
+    """With the parse pool, a kill also takes the records in flight in the pool's
+    process: none may be lost or doubled, and the pool's processes must not outlive
+    the worker."""
     topics = await make_topics(kafka, unique_name, partitions=PARTITIONS)
     env = topics.env(kafka.bootstrap, unique_name("g"), session_timeout_ms="6000",
                      parse_processes=parse_processes)
