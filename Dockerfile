@@ -13,6 +13,7 @@ FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    NUMBA_CACHE_DIR=/tmp/numba-cache \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
@@ -22,9 +23,12 @@ COPY requirements/main.lock requirements/main.lock
 RUN pip install --require-hashes --only-binary=:all: -r requirements/main.lock
 COPY pyproject.toml README.m[d] ./
 COPY consumer ./consumer
+# The dedup kernels compile here once as a check that numba works on this base (the
+# cache goes to /tmp, not into the venv: the runtime compiles into its own /tmp).
 RUN pip install --no-deps . \
  && python -m compileall -q /opt/venv \
- && wirefeed --version
+ && wirefeed --version \
+ && python -c "from consumer.dedup import kernels; kernels.warm()"
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.1.0
@@ -43,6 +47,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
+    NUMBA_CACHE_DIR=/tmp/numba-cache \
     WIREFEED_METRICS_PORT=9108
 # Fixed, non-root UID/GID 10001: matches runAsUser in deploy/k8s.
 RUN groupadd --system --gid 10001 wirefeed \

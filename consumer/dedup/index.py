@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from consumer.dedup import kernels
 from consumer.dedup.fingerprint import NUM_PERM, Signature
 from consumer.dedup.state import FORMAT_VERSION, HEAD_DTYPE, HEAD_SIZE, StateEntry
 
@@ -89,27 +90,14 @@ _MIN_LOAD = 0.125
 _MOVE_PER_ADD = 8
 _CHUNK = 1 << 16
 _U24, _U32, _U33 = np.uint32(24), np.uint64(32), np.uint64(33)
+_U2 = np.dtype(np.uint16)
+_NO_TIME = -(1 << 63)  # min_time_ms when there is none
 
 # heap items are Python ints ordered like (time, seq, slot)
 _SEQ_SHIFT = 32
 _TIME_SHIFT = 72
 _SEQ_MASK = (1 << (_TIME_SHIFT - _SEQ_SHIFT)) - 1
 _SLOT_MASK = (1 << _SEQ_SHIFT) - 1
-
-# one signature's 42 band keys in one gather: bytes of rows 3b+2, 3b+1, 3b (little-endian),
-# then the band number and a zero byte, viewed as uint64 = band<<48 | v0<<32 | v1<<16 | v2
-_SIG_BYTES = NUM_PERM * 2
-_BAND_GATHER = np.array(
-    [
-        [6 * b + 4, 6 * b + 5, 6 * b + 2, 6 * b + 3, 6 * b, 6 * b + 1, _SIG_BYTES + b,
-         _SIG_BYTES + BANDS]
-        for b in range(BANDS)
-    ],
-    dtype=np.intp,
-).ravel()
-_U2 = np.dtype(np.uint16)
-_BAND_BYTES = np.append(np.arange(BANDS, dtype=np.uint8), np.uint8(0))
-
 
 def band_keys(sigs: npt.NDArray[np.uint16]) -> U64:
     """(n, 128) signatures -> (n, BANDS) band keys, exact (no hashing)."""
@@ -126,12 +114,12 @@ def band_hashes(sigs: npt.NDArray[np.uint16]) -> U64:
     return out
 
 
-def query_hashes(sig: Signature) -> U64:
-    """The 42 band hashes of one signature (same values as :func:`band_hashes`, fewer ops)."""
-    raw = np.ascontiguousarray(sig, dtype="<u2").view(np.uint8)
-    keys = np.concatenate((raw, _BAND_BYTES))[_BAND_GATHER].view(np.uint64)
-    out: U64 = (keys * _GOLD) >> _U33
-    return out
+def _plain(sig: Signature) -> Signature:
+    """``sig`` as the kernels take it: a writable C-contiguous uint16 array (a read-only
+    or strided view would make numba compile another specialisation on the spot)."""
+    if sig.dtype == _U2 and sig.flags.c_contiguous and sig.flags.writeable:
+        return sig
+    return np.array(sig, dtype=np.uint16)
 
 
 def _aligned_buckets(n: int) -> npt.NDArray[np.uint32]:
@@ -143,15 +131,6 @@ def _aligned_buckets(n: int) -> npt.NDArray[np.uint32]:
     return out
 
 
-def _distinct(h: U64) -> U64:
-    """``h`` without repeats (a story whose bands share a hash gets one cell), unsorted
-    when there is none: the table does not care about the order of a story's cells."""
-    listed = h.tolist()
-    if len(set(listed)) == len(listed):
-        return h
-    return np.array(sorted(set(listed)), dtype=np.uint64)
-
-
 def _check(h: U64) -> npt.NDArray[np.uint32]:
     """The check byte of a cell: the low 8 bits of the hash (the bucket uses the high
     bits), 0xFF folded into 0xFE, plus one: 1..255, so that no entry cell is 0 (empty)
@@ -160,33 +139,6 @@ def _check(h: U64) -> npt.NDArray[np.uint32]:
     np.minimum(out, np.uint32(0xFE), out=out)
     out += np.uint32(1)
     return out
-
-
-def _ranks(targets: list[int]) -> Slots:
-    """(n, 1): how many earlier items have the same target, for each item."""
-    seen: dict[int, int] = {}
-    rank = []
-    for x in targets:
-        k = seen.get(x, 0)
-        rank.append(k)
-        seen[x] = k + 1
-    return np.array(rank, dtype=np.intp)[:, None]
-
-
-def _placement(free: npt.NDArray[np.bool_], targets: list[int]) -> tuple[
-        npt.NDArray[np.bool_], Slots]:
-    """For cells bound for the buckets ``targets`` (rows of ``free``): whether each finds
-    an empty cell there, and which. Cells with the same target take its 1st, 2nd, ...
-    empty cell, so no two land in one place and many shared buckets stay vectorised."""
-    roomy: npt.NDArray[np.bool_]
-    pos: Slots
-    if len(set(targets)) == len(targets):
-        roomy, pos = np.any(free, axis=1), free.argmax(axis=1)
-    else:
-        nth = _ranks(targets)
-        taken = free.cumsum(axis=1)
-        roomy, pos = taken[:, -1] > nth[:, 0], (taken > nth).argmax(axis=1)
-    return roomy, pos
 
 
 def _slot_keys(sigs: npt.NDArray[np.uint16], slots: Slots) -> U64:
@@ -227,6 +179,7 @@ class _BandTable:
     def __init__(self, nbuckets: int = 64, pad: int = _PAD) -> None:
         self.nb = nbuckets
         self.cells = _aligned_buckets(nbuckets + pad)  # all empty, all counts 0
+        self.flat = self.cells.reshape(-1)  # what the kernels walk (a view)
         self.live = 0  # cells holding an entry
 
     @property
@@ -241,150 +194,38 @@ class _BandTable:
         out: Slots = ((h * np.uint64(self.nb)) >> np.uint64(31)).astype(np.intp)
         return out
 
-    @staticmethod
-    def _cells(h: U64, slot: int) -> npt.NDArray[np.uint32]:
-        out = _check(h)
-        out <<= _U24
-        out |= np.uint32(slot)
-        return out
-
     def lookup(self, h: U64) -> npt.NDArray[np.uint32]:
         """Slots of every cell whose check byte matches (with repeats and false hits)."""
-        b = self._bucket(h)
-        check = _check(h)[:, None]
-        rows = self.cells[b]
-        # the overflow cell's and an empty cell's check byte 0xFF never matches
-        found: npt.NDArray[np.uint32] = rows[(rows >> _U24) == check] & _SLOT
-        more = rows[:, _D] != _OVF
-        if not more.any():
-            return found
-        parts = [found]
-        while more.any():  # a count > 0 is never in the last bucket (see _insert_one)
-            check = check[more]
-            b = b[more] + 1
-            rows = self.cells[b]
-            hit = (rows >> _U24) == check
-            if hit.any():
-                parts.append(rows[hit] & _SLOT)
-            more = rows[:, _D] != _OVF
-        return np.concatenate(parts)
+        return kernels.lookup(self.flat, self.nb, h)
 
     def insert(self, slot: int, h: U64) -> None:
-        """Add one story's cells (``h`` without repeats)."""
-        self.insert_cells(self._cells(h, slot), h)
+        """Add one story's cells (a hash repeated in ``h`` gets one cell)."""
+        start, placed = kernels.insert_story(self.flat, self.nb, h, slot, 0)
+        while start < h.size:  # a chain reached the last bucket: a longer overflow area
+            self._grow_pad()
+            start, more = kernels.insert_story(self.flat, self.nb, h, slot, start)
+            placed += more
+        self.live += placed
 
     def insert_cells(self, cells: npt.NDArray[np.uint32], h: U64) -> None:
         """Add ``cells`` (check byte << 24 | slot) of the hashes ``h``, of one or more
         stories (no (hash, slot) pair twice)."""
-        b = self._bucket(h)
-        rows = self.cells[b]
-        free = rows == _EMPTY
-        free[:, _D] = False  # an overflow cell with count 0 is not a place
-        roomy, pos = _placement(free, b.tolist())
-        if roomy.all():
-            # the common case: every cell to an empty cell of its home bucket: one write
-            self.cells.reshape(-1)[b * _W + pos] = cells
-            self.live += len(cells)
-            return
-        fast = np.flatnonzero(roomy)
-        self.cells.reshape(-1)[b[fast] * _W + pos[fast]] = cells[fast]
-        self.live += int(fast.size)
-        rest = np.flatnonzero(~roomy)
-        if not rest.size:
-            return
-        # a full home bucket (~2 cells a story at load 0.6, as 15-cell buckets go): most
-        # such cells find room in the next bucket (the k-th of them going there takes its
-        # k-th empty cell), vectorised; only the others walk the chain one by one
-        cells, b = cells[rest], b[rest]
-        nxt = b + 1
-        free = self.cells[nxt] == _EMPTY
-        free[:, _D] = False
-        roomy, pos = _placement(free, nxt.tolist())
-        roomy &= nxt < self.cells.shape[0] - 1  # the last bucket must stay count-free
-        fast = np.flatnonzero(roomy)
-        if fast.size:
-            self.cells.reshape(-1)[nxt[fast] * _W + pos[fast]] = cells[fast]
-            np.add.at(self.cells[:, _D], b[fast], np.uint32(1))  # counted where they passed
-            self.live += int(fast.size)
-        slow = ~roomy
-        for cell, home in zip(cells[slow].tolist(), b[slow].tolist(), strict=True):
-            self._insert_one(cell, home)
-
-    def _insert_one(self, cell: int, home: int) -> None:
-        """Put one cell in the first empty cell from bucket ``home`` on (64 buckets a
-        step), counting it in the overflow cell of every bucket it passes."""
-        bucket = home
-        while True:
-            block = self.cells[bucket : bucket + 64, :_D]
-            free = np.flatnonzero(block == _EMPTY)
-            if free.size:
-                at = int(free[0])
-                bucket += at // _D
-                if bucket == self.cells.shape[0] - 1:  # the last bucket must stay count-free
-                    self._grow_pad()
-                self.cells[bucket, at % _D] = cell
-                self.cells[home:bucket, _D] += np.uint32(1)
-                self.live += 1
-                return
-            bucket += block.shape[0]
-            if bucket >= self.cells.shape[0] - 1:
-                self._grow_pad()
+        start = kernels.insert_cells(self.flat, self.nb, cells, h, 0)
+        while start < h.size:
+            self._grow_pad()
+            start = kernels.insert_cells(self.flat, self.nb, cells, h, start)
+        self.live += int(h.size)
 
     def _grow_pad(self) -> None:
         """Lengthen the overflow area past the last home bucket (a very long chain)."""
         pad = self.cells.shape[0] - self.nb
         grown = _BandTable(self.nb, 2 * pad)
         grown.cells[: self.cells.shape[0]] = self.cells
-        self.cells = grown.cells
+        self.cells, self.flat = grown.cells, grown.flat
 
     def delete(self, slot: int, h: U64) -> None:
         """Remove one story's cells (``h`` as given to :meth:`insert`)."""
-        cells = self._cells(h, slot)
-        b = self._bucket(h)
-        rows = self.cells[b]
-        match = rows == cells[:, None]
-        pos = match.argmax(axis=1)
-        # A match in its home bucket is this cell, or an equal cell of the same story
-        # (same bucket and check byte), as good to take: an equal cell that moved on
-        # is then found by the walk from the same home bucket, and un-counted.
-        own = match.any(axis=1)
-        homes = b.tolist()
-        flat = b * _W + pos
-        if own.all() and len(set(homes)) == len(homes):
-            self.cells.reshape(-1)[flat] = _EMPTY
-            self.live -= len(homes)
-            return
-        flat_list = flat.tolist()
-        first: dict[int, int] = {}
-        for i in np.flatnonzero(own).tolist():
-            first.setdefault(flat_list[i], i)
-        fast = np.fromiter(first.values(), dtype=np.intp, count=len(first))
-        self.cells.reshape(-1)[flat[fast]] = _EMPTY
-        self.live -= int(fast.size)
-        rest = np.ones(cells.size, dtype=bool)
-        rest[fast] = False
-        for cell, home in zip(cells[rest].tolist(), b[rest].tolist(), strict=True):
-            self._delete_one(cell, home)
-
-    def _delete_one(self, cell: int, home: int) -> None:
-        """Empty the first cell equal to ``cell`` from bucket ``home`` on (64 buckets a
-        step, up to the chain's end), un-counting it in the buckets it passed (a cell
-        that is not there is ignored)."""
-        bucket = home
-        while True:
-            block = self.cells[bucket : bucket + 64]
-            hit = np.flatnonzero(block[:, :_D] == cell)
-            ends = np.flatnonzero(block[:, _D] == _OVF)  # no cell passed: the chain ends
-            end = int(ends[0]) if ends.size else block.shape[0]
-            if hit.size and int(hit[0]) // _D <= end:
-                at = bucket + int(hit[0]) // _D
-                self.cells[at, int(hit[0]) % _D] = _EMPTY
-                self.cells[home:at, _D] -= np.uint32(1)
-                self.live -= 1
-                return
-            if ends.size:
-                return
-            bucket += block.shape[0]
+        self.live -= kernels.delete_story(self.flat, self.nb, h, slot)
 
     @classmethod
     def build(cls, slots: Slots, sigs: npt.NDArray[np.uint16]) -> _BandTable:
@@ -492,6 +333,7 @@ class Index:
     def __init__(
         self, *, window_ms: int = DEFAULT_WINDOW_MS, max_entries: int = DEFAULT_MAX_ENTRIES
     ) -> None:
+        kernels.warm()
         self.window_ms = window_ms
         self.max_entries = max_entries
         self.watermark_ms: int | None = None
@@ -510,7 +352,6 @@ class Index:
         self._facts_end = 0
         self._facts_dead = 0
         self._facts = np.zeros(4096, dtype=np.uint32)
-        self._memo: tuple[bytes, U64] = (b"", np.zeros(0, dtype=np.uint64))
         self._columns(1024)
 
     def _columns(self, cap: int) -> None:
@@ -588,47 +429,19 @@ class Index:
         wm = event_time_ms if self.watermark_ms is None else max(self.watermark_ms, event_time_ms)
         return wm - self.window_ms
 
-    def _hashes(self, sig: Signature, *, keep: bool = True) -> U64:
-        """:func:`query_hashes`, remembered for the last signature looked up or added: a
-        decision scans the signature that the commit then adds. Evictions (``keep``
-        false) use the memo but do not replace it."""
-        if sig.dtype != _U2:
-            return query_hashes(sig)
-        raw = sig.tobytes()
-        memo = self._memo
-        if memo[0] == raw:
-            return memo[1]
-        h = query_hashes(sig)
-        if keep:
-            self._memo = (raw, h)
-        return h
-
     def scan(self, sig: Signature, min_time_ms: int | None = None) -> tuple[Slots, Slots]:
         """Slots sharing at least one LSH band with ``sig`` (and not older than
         ``min_time_ms``), with their number of equal signature positions."""
-        h = self._hashes(sig)
+        sig = _plain(sig)
+        h = kernels.query_hashes(sig)
         found = self._table.lookup(h)
         if self._old is not None:  # a story not yet moved is found in the old table only
             found = np.concatenate((found, self._old.lookup(h)))
         if not found.size:
             return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-        # repeats (a story found through several bands) out first: a Python set of a
-        # few ints costs less than np.unique, and the gathers below get smaller
-        distinct = set(found.tolist())
-        slots: Slots = np.array(sorted(distinct) if len(distinct) > 1 else list(distinct),
-                                dtype=np.intp)
-        eq = self._sigs[slots] == sig
-        # check-byte collisions (~1 a query): keep slots with a band truly equal
-        keep = eq[:, : BANDS * ROWS].reshape(-1, BANDS, ROWS).all(axis=2).any(axis=1)
-        if not keep.any():  # only check-byte collisions (most queries without candidates)
-            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-        keep &= self._live[slots]
-        if min_time_ms is not None:
-            keep &= self._time[slots] >= min_time_ms
-        if not keep.all():
-            slots, eq = slots[keep], eq[keep]
-        counts: Slots = np.count_nonzero(eq, axis=1)
-        return slots, counts
+        # repeats, check-byte false hits (~1 a query), evicted and too old slots out
+        return kernels.verify(self._sigs, self._live, self._time, found, sig,
+                              _NO_TIME if min_time_ms is None else min_time_ms)
 
     def entry(self, slot: int) -> StateEntry:
         """The held entry in ``slot`` (as found by :meth:`scan`)."""
@@ -732,7 +545,7 @@ class Index:
         if slot is None:
             return False
         self._live[slot] = False
-        cells = _distinct(self._hashes(self._sigs[slot], keep=False))
+        cells = kernels.query_hashes(self._sigs[slot])
         if self._old is not None and self._in_old[slot]:
             self._old.delete(slot, cells)
             self._in_old[slot] = False
@@ -798,7 +611,7 @@ class Index:
         heapq.heappush(self._heap, item)
         self._advance(entry.event_time_ms)
         table = self._table
-        table.insert(slot, _distinct(self._hashes(self._sigs[slot])))
+        table.insert(slot, kernels.query_hashes(self._sigs[slot]))
         if self._old is not None:
             self._move(_MOVE_PER_ADD)
         elif table.live > _MAX_LOAD * table.capacity or (

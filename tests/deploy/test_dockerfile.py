@@ -136,3 +136,19 @@ def test_copy_sources_exist_in_the_build_context(stages: dict[str, list[Instruct
                 path = ROOT / source
                 assert path.exists(), f"stage {name}: COPY {source}: no such file"
                 assert _dockerignore_allows(source), f"stage {name}: COPY {source} ignored"
+
+
+def test_numba_cache_is_on_the_writable_tmp(stages: dict[str, list[Instruction]]) -> None:
+    """The root filesystem is read-only in compose and k8s; /tmp is the one writable
+    mount in both, so the compiled dedup kernels are cached there, not in the venv."""
+    import yaml
+
+    env = " ".join(_values(stages["<final>"], "ENV"))
+    match = re.search(r"NUMBA_CACHE_DIR=(\S+)", env)
+    assert match and match.group(1).startswith("/tmp/")
+    service = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["wirefeed"]
+    assert service["read_only"] and "/tmp" in service["tmpfs"]
+    deployment = yaml.safe_load((ROOT / "deploy/k8s/base/deployment.yaml").read_text())
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"]
+    assert "/tmp" in [m["mountPath"] for m in container["volumeMounts"]]

@@ -473,7 +473,8 @@ def test_pipeline_commit_equals_applying_the_changes(seed: list[str]) -> None:
 
 
 def test_band_table_overflow_counts_return_to_zero() -> None:
-    from consumer.dedup.index import _D, _EMPTY, _OVF, _BandTable, _distinct, query_hashes
+    from consumer.dedup.index import _D, _EMPTY, _OVF, _BandTable
+    from consumer.dedup.kernels import query_hashes
 
     rng = np.random.default_rng(7)
     table = _BandTable(nbuckets=16, pad=2)  # too small: chains, a grown pad
@@ -488,7 +489,7 @@ def test_band_table_overflow_counts_return_to_zero() -> None:
             sig = base[rng.integers(0, 5)].copy()
             redraw = rng.random(128) < 0.3
             sig[redraw] = rng.integers(0, 1 << 16, int(redraw.sum()), dtype=np.uint16)
-            held[slot] = _distinct(query_hashes(sig))
+            held[slot] = np.unique(query_hashes(sig))
             table.insert(slot, held[slot])
         if step % 50 == 0:
             for slot, h in held.items():  # every cell of every held story is reachable
@@ -505,7 +506,8 @@ def test_band_table_overflow_counts_return_to_zero() -> None:
 def test_band_table_shared_home_buckets_keep_every_cell_reachable(nbuckets: int) -> None:
     """A story's cells sharing a home bucket, or spilling into the next one together,
     are placed in one vectorised step: every cell stays reachable and counted."""
-    from consumer.dedup.index import _D, _EMPTY, _OVF, _BandTable, _distinct, query_hashes
+    from consumer.dedup.index import _D, _EMPTY, _OVF, _BandTable
+    from consumer.dedup.kernels import query_hashes
 
     rng = np.random.default_rng(nbuckets)
     table = _BandTable(nbuckets=nbuckets, pad=1)
@@ -515,7 +517,7 @@ def test_band_table_shared_home_buckets_keep_every_cell_reachable(nbuckets: int)
             slot = list(held)[int(rng.integers(0, len(held)))]
             table.delete(slot, held.pop(slot))
         else:
-            held[step] = _distinct(query_hashes(rng.integers(0, 1 << 16, 128, dtype=np.uint16)))
+            held[step] = np.unique(query_hashes(rng.integers(0, 1 << 16, 128, dtype=np.uint16)))
             table.insert(step, held[step])
         assert table.live == sum(h.size for h in held.values())
         assert int((table.cells[:, :_D] != _EMPTY).sum()) == table.live
