@@ -145,9 +145,11 @@ def test_numba_cache_is_on_the_writable_tmp(stages: dict[str, list[Instruction]]
 
     env = " ".join(_values(stages["<final>"], "ENV"))
     match = re.search(r"NUMBA_CACHE_DIR=(\S+)", env)
-    assert match and match.group(1).startswith("/tmp/")
+    assert match
+    assert match.group(1).startswith("/tmp/")
     service = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["wirefeed"]
-    assert service["read_only"] and "/tmp" in service["tmpfs"]
+    assert service["read_only"]
+    assert "/tmp" in service["tmpfs"]
     deployment = yaml.safe_load((ROOT / "deploy/k8s/base/deployment.yaml").read_text())
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["securityContext"]["readOnlyRootFilesystem"]
