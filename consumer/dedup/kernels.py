@@ -5,10 +5,8 @@ insert and a removal each took 15-25 array operations of about a microsecond
 of call overhead apiece on arrays of 42 values: 40-70 µs each, about 170 µs of
 index work a record (lookup, the evictions' removals, the add), a third of
 what the worker spent on a record in a tight loop. The same walks as plain
-loops compiled by numba take a few microseconds. numba rather than a C or Rust
-extension: it ships as wheels (nothing to compile at install, no toolchain in
-the image) and the kernels stay Python a reader can check against the numpy
-reference in ``tests/unit/test_dedup_kernels.py``.
+loops compiled by numba (:mod:`consumer.jit`) take a few microseconds; the
+tests check them against the numpy reference (``tests/unit/test_dedup_kernels.py``).
 
 The table layout is :class:`consumer.dedup.index._BandTable`'s: ``flat`` is its
 ``(rows, 16)`` ``uint32`` array viewed flat, a bucket is 15 entry cells (check
@@ -16,23 +14,20 @@ byte << 24 | slot, 0 when empty) and an overflow count (entries that live past
 the bucket with their home at or before it). The bulk build stays vectorised
 numpy in ``index.py``: one sort over millions of cells is what numpy is good at.
 
-Compiled code is cached beside this file (``cache=True``) or, where that is not
-writable, in ``NUMBA_CACHE_DIR`` (the image sets ``/tmp/numba-cache``: a pod compiles
-once, about 7 s, and its container restarts load them in 0.2-0.3 s). An
+Compiled code is cached (see :mod:`consumer.jit`: a pod compiles once, about 7 s,
+and its container restarts load the cache in 0.2-0.3 s). An
 :class:`~consumer.dedup.index.Index` warms them when it is created, before the
 worker takes a record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
-F = TypeVar("F", bound=Callable[..., Any])
+from consumer.jit import jit
 
 U32 = npt.NDArray[np.uint32]
 U64 = npt.NDArray[np.uint64]
@@ -47,19 +42,7 @@ _SLOT = 0x00FF_FFFF
 _GOLD = np.uint64(0x9E37_79B9_7F4A_7C15)
 
 
-def _jit(fn: F) -> F:
-    """``numba.njit`` with the on-disk cache, typed for mypy (numba has no stubs).
-
-    Where no cache location is writable (a read-only install and no writable home or
-    ``NUMBA_CACHE_DIR``), numba refuses ``cache=True``; the kernels are then compiled
-    in memory at start (seconds, once a process) instead of failing the import."""
-    try:
-        return cast(F, numba.njit(cache=True, nogil=True)(fn))
-    except RuntimeError:  # "cannot cache function ...: no locator available"
-        return cast(F, numba.njit(nogil=True)(fn))
-
-
-@_jit
+@jit
 def query_hashes(sig: npt.NDArray[np.uint16]) -> U64:
     """The 42 band hashes of one signature: Fibonacci hashing of the exact band key
     ``band << 48 | v0 << 32 | v1 << 16 | v2`` (``index.band_hashes`` in numpy)."""
@@ -75,18 +58,18 @@ def query_hashes(sig: npt.NDArray[np.uint16]) -> U64:
     return out
 
 
-@_jit
+@jit
 def _home(hv: Int, nb: Int) -> Int:
     return (hv * nb) >> 31
 
 
-@_jit
+@jit
 def _check(hv: Int) -> Int:
     """Check byte 1..255 of a hash (``index._check``): never 0, the empty cell's."""
     return min(hv & 0xFF, 0xFE) + 1
 
 
-@_jit
+@jit
 def _repeated(h: U64, i: int) -> bool:
     """Whether ``h[i]`` already occurs in ``h[:i]`` (a story's repeated band hash has
     one cell)."""
@@ -96,7 +79,7 @@ def _repeated(h: U64, i: int) -> bool:
     return False
 
 
-@_jit
+@jit
 def _collect(flat: U32, nb: Int, h: U64, out: U32) -> int:
     """Write the slots :func:`lookup` finds into ``out``; their number, or -1 when
     ``out`` is too small (then nothing useful is in it)."""
@@ -120,7 +103,7 @@ def _collect(flat: U32, nb: Int, h: U64, out: U32) -> int:
     return n
 
 
-@_jit
+@jit
 def lookup(flat: U32, nb: int, h: U64) -> U32:
     """Slots of every cell whose check byte matches one of ``h`` in its chain (with
     repeats and check-byte false hits, which the caller verifies)."""
@@ -136,7 +119,7 @@ def lookup(flat: U32, nb: int, h: U64) -> U32:
     return out[:n]
 
 
-@_jit
+@jit
 def _place(flat: U32, nb: Int, cell: Int, hv: Int) -> bool:
     """Put ``cell`` in the first empty cell from its home bucket on, counting it in the
     overflow cell of every bucket it passes; False when that would be the last bucket
@@ -156,7 +139,7 @@ def _place(flat: U32, nb: Int, cell: Int, hv: Int) -> bool:
     return False
 
 
-@_jit
+@jit
 def insert_story(flat: U32, nb: int, h: U64, slot: int, start: int) -> tuple[int, int]:
     """Insert one story's cells for ``h[start:]`` (a repeated hash once). Returns the
     index into ``h`` where it stopped (``h.size`` when done, else the table needs a
@@ -172,7 +155,7 @@ def insert_story(flat: U32, nb: int, h: U64, slot: int, start: int) -> tuple[int
     return h.size, placed
 
 
-@_jit
+@jit
 def insert_cells(flat: U32, nb: int, cells: U32, h: U64, start: int) -> int:
     """Insert ``cells[start:]`` (of any stories) at the homes of ``h``; returns where it
     stopped, as :func:`insert_story`."""
@@ -182,7 +165,7 @@ def insert_cells(flat: U32, nb: int, cells: U32, h: U64, start: int) -> int:
     return h.size
 
 
-@_jit
+@jit
 def delete_story(flat: U32, nb: int, h: U64, slot: int) -> int:
     """Empty one story's cells (as inserted from ``h``), un-counting each in the
     buckets it passed; returns how many were found (a missing cell is ignored)."""
@@ -213,7 +196,7 @@ def delete_story(flat: U32, nb: int, h: U64, slot: int) -> int:
     return removed
 
 
-@_jit
+@jit
 def verify(
     sigs: npt.NDArray[np.uint16], live: npt.NDArray[np.bool_], times: I64, found: U32,
     sig: npt.NDArray[np.uint16], min_time: int,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import sys
+from pathlib import Path
 
 import pytest
 
-from consumer.enrich import _classifier, _identifier, find_isins
+from consumer.enrich import LANGID_PREFIX, _classifier, _identifier, find_isins
 from consumer.text import casefold
 
 FOLD_SAMPLES = [
@@ -54,6 +57,22 @@ LANG_SAMPLES = [
 @pytest.mark.parametrize("text", LANG_SAMPLES)
 def test_classifier_label_is_py3langid_label(text: str) -> None:
     assert _classifier().classify(text) == _identifier().classify(text)[0]
+
+
+def test_classifier_label_is_py3langid_label_on_real_text(shared_dir: Path) -> None:
+    """The compiled walk against py3langid itself on 1,200 real German and English
+    texts, at the detector's prefix length and at whole paragraphs (longer walks,
+    features seen many times)."""
+    texts: list[str] = []
+    for name in ("de_articles.jsonl", "en_wire.jsonl"):
+        with (shared_dir / "data" / "corpus" / name).open(encoding="utf-8") as fh:
+            for line in itertools.islice(fh, 300):
+                text = str(json.loads(line).get("text") or "")
+                texts += [text[:LANGID_PREFIX], text[:2000]]
+    assert len(texts) == 1200
+    labels = [_classifier().classify(t) for t in texts]
+    assert labels == [_identifier().classify(t)[0] for t in texts]
+    assert {"de", "en"} <= set(labels)
 
 
 def test_find_isins_with_a_shared_encoding() -> None:
