@@ -85,7 +85,7 @@ _MIN_LOAD = 0.125
 # Stories moved into a resized band table with every add (see Index._resize): rebuilding
 # the table in one go stood the worker still for O(held): 37 ms at 8,600 held, 136 ms at
 # 29,000, 1.2 s at 220,000, 1.5x more at every resize after (bench/bench_dedup_scale.py).
-# Eight an add (one vectorised insert) finish a move while the new table is at most
+# Eight an add (a few µs each with the kernels) finish a move while the new table is at most
 # 9/16 full.
 _MOVE_PER_ADD = 8
 _CHUNK = 1 << 16
@@ -206,15 +206,6 @@ class _BandTable:
             start, more = kernels.insert_story(self.flat, self.nb, h, slot, start)
             placed += more
         self.live += placed
-
-    def insert_cells(self, cells: npt.NDArray[np.uint32], h: U64) -> None:
-        """Add ``cells`` (check byte << 24 | slot) of the hashes ``h``, of one or more
-        stories (no (hash, slot) pair twice)."""
-        start = kernels.insert_cells(self.flat, self.nb, cells, h, 0)
-        while start < h.size:
-            self._grow_pad()
-            start = kernels.insert_cells(self.flat, self.nb, cells, h, start)
-        self.live += int(h.size)
 
     def _grow_pad(self) -> None:
         """Lengthen the overflow area past the last home bucket (a very long chain)."""
@@ -644,10 +635,9 @@ class Index:
         end = min(moving.size, self._moved + n)
         slots = moving[self._moved : end]
         self._moved = end
-        slots = slots[self._in_old[slots]]  # the others were removed meanwhile
-        if slots.size:  # one vectorised insert for all, repeated (hash, slot) pairs out
-            self._table.insert_cells(*_key_cells(np.unique(_slot_keys(self._sigs, slots))))
-            self._in_old[slots] = False
+        for slot in slots[self._in_old[slots]].tolist():  # the others were removed meanwhile
+            self._table.insert(slot, kernels.query_hashes(self._sigs[slot]))
+            self._in_old[slot] = False
         if self._moved >= moving.size:
             self._old, self._moving, self._moved = None, np.zeros(0, dtype=np.intp), 0
 

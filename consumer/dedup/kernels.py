@@ -156,16 +156,6 @@ def insert_story(flat: U32, nb: int, h: U64, slot: int, start: int) -> tuple[int
 
 
 @jit
-def insert_cells(flat: U32, nb: int, cells: U32, h: U64, start: int) -> int:
-    """Insert ``cells[start:]`` (of any stories) at the homes of ``h``; returns where it
-    stopped, as :func:`insert_story`."""
-    for i in range(start, h.size):
-        if not _place(flat, nb, np.int64(cells[i]), np.int64(h[i])):
-            return i
-    return h.size
-
-
-@jit
 def delete_story(flat: U32, nb: int, h: U64, slot: int) -> int:
     """Empty one story's cells (as inserted from ``h``), un-counting each in the
     buckets it passed; returns how many were found (a missing cell is ignored)."""
@@ -245,7 +235,6 @@ def warm() -> None:
     sig = np.arange(128, dtype=np.uint16)
     h = query_hashes(sig)
     insert_story(flat, 1, h, 1, 0)
-    insert_cells(flat, 1, np.ones(1, dtype=np.uint32), h[:1], 0)
     found = lookup(flat, 1, h)
     verify(np.zeros((2, 128), dtype=np.uint16), np.ones(2, dtype=np.bool_),
            np.zeros(2, dtype=np.int64), found, sig, 0)
