@@ -29,6 +29,18 @@ def shared_dir() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernels() -> None:
+    """Compile the numba kernels (dedup index, language detector) once, here, into their
+    on-disk cache: in a fresh checkout every worker subprocess a test starts would
+    otherwise compile them itself (about 7 s, several at once in the chaos tests)."""
+    from consumer.dedup import kernels
+    from consumer.parallel import warm_up
+
+    kernels.warm()
+    warm_up()
+
+
 @pytest.fixture(scope="session")
 def kafka_cluster() -> Iterator[object]:
     """The session's Kafka cluster object (None when an external broker is used)."""
