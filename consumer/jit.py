@@ -22,13 +22,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def jit(fn: F) -> F:
-    """``numba.njit(cache=True, nogil=True)``, typed for mypy (numba has no stubs).
+    """``numba.njit(cache=True)``, typed for mypy (numba has no stubs).
+
+    The GIL stays held: the language detector's kernel writes a scratch array its
+    caller owns, which threads must not share mid-walk, and nothing here runs in
+    threads to gain from releasing it.
 
     Where no cache location is writable (a read-only install and no writable home or
     ``NUMBA_CACHE_DIR``), numba refuses ``cache=True`` at decoration; the function is
     then compiled in memory on first use (seconds, once a process) instead of failing
     the import."""
     try:
-        return cast(F, numba.njit(cache=True, nogil=True)(fn))
+        return cast(F, numba.njit(cache=True)(fn))
     except RuntimeError:  # "cannot cache function ...: no locator available"
-        return cast(F, numba.njit(nogil=True)(fn))
+        return cast(F, numba.njit()(fn))

@@ -3,12 +3,19 @@ dict multimap, and the vectorised verification the index used before them."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from consumer.dedup import kernels
 from consumer.dedup.index import _D, _EMPTY, _OVF, BANDS, ROWS, _BandTable, band_hashes
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_query_hashes_equal_the_bulk_band_hashes() -> None:
@@ -96,3 +103,25 @@ def test_verify_agrees_with_the_numpy_reference() -> None:
             sigs, live, times, found, query, min_time)
     kept, _ = kernels.verify(sigs, live, times, np.arange(n, dtype=np.uint32), query, -(1 << 63))
     assert 0 < kept.size < n  # the cases above include both outcomes
+
+
+def test_kernels_work_where_nothing_can_be_cached() -> None:
+    """With no writable cache location (a read-only image without a writable /tmp),
+    numba refuses ``cache=True``; the kernels then compile in memory instead of
+    failing the import. NUMBA_CACHE_LOCATOR_CLASSES leaves numba only the locator
+    that needs NUMBA_CACHE_DIR, which is unset: no locator, as on such an image."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["NUMBA_CACHE_LOCATOR_CLASSES"] = "_UserProvidedCacheLocator"
+    code = (
+        "import numpy as np\n"
+        "from consumer.dedup import kernels\n"
+        "from consumer.enrich import detect_language\n"
+        "kernels.warm()\n"
+        "print(type(kernels.lookup._cache).__name__)\n"
+        "print(kernels.query_hashes(np.arange(128, dtype=np.uint16)).tolist()[:2])\n"
+        "print(detect_language('Die Bundesregierung will die Förderung ausweiten.'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, check=True).stdout.split("\n")
+    want = band_hashes(np.arange(128, dtype=np.uint16)[None, :])[0].tolist()[:2]
+    assert out[:3] == ["NullCache", str(want), "de"]
