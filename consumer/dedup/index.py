@@ -20,10 +20,11 @@ J becomes a candidate with probability 1-(1-J^3)^42: 0.9999 at 0.7, 0.996 at
 numpy array: a bucket is one 64-byte cache line of 15 cells (an 8-bit check
 byte of the 31-bit band hash and a 24-bit slot) and an overflow count (how many
 cells live past the bucket), linear probing bucket by bucket, no tombstones,
-load kept between 0.125 and 0.75 (built at 0.5). A lookup gathers the 42 home
-buckets at once and reads a next bucket only where the count is not zero, so
-its cost does not grow with the number of held stories (a sorted array needs
-42 binary searches whose last ~10 levels are cache misses at 1M stories).
+load kept between 0.125 and 0.75 (built at 0.5). A lookup reads the 42 home
+buckets and a next bucket only where the count is not zero, so its cost does not
+grow with the number of held stories (a sorted array needs 42 binary searches
+whose last ~10 levels are cache misses at 1M stories). The per-story walks are
+compiled loops (:mod:`consumer.dedup.kernels`); the bulk build is numpy.
 Every hit is then checked against the held signature (the three values of at
 least one band equal), so a check-byte collision costs time, never
 correctness; candidates are verified against their signatures and facts in
