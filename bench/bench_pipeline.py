@@ -56,8 +56,8 @@ LOADS = (100, 500, 2000)
 # index.py functions that answer a query; the rest of index.py (inserts, deletes,
 # evictions, rebuilds) is "dedup state". Everything under decide.py is lookup anyway:
 # the first specific frame from the top wins.
-_INDEX_LOOKUP = {"scan", "lookup", "candidates", "describe", "query_hashes", "_check", "_bucket",
-                 "_cells", "signatures", "entry", "_entry", "get", "by_agency_id",
+_INDEX_LOOKUP = {"scan", "lookup", "candidates", "describe",
+                 "signatures", "entry", "_entry", "get", "by_agency_id",
                  "latest_event", "cutoff_ms"}
 
 
