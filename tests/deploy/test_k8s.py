@@ -8,6 +8,7 @@ crd_schemas.py.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -249,13 +250,40 @@ def test_overlay_pins_image_and_namespace(rendered: dict[str, list[Resource]]) -
     assert {d["metadata"].get("namespace") for d in namespaced} == {"wirefeed"}
 
 
-@pytest.mark.parametrize("target", TARGETS)
-def test_worker_accepts_the_settings(rendered: dict[str, list[Resource]], target: str) -> None:
-    """The ConfigMap (plus the Secret, where the overlay has one) loads in consumer.config."""
-    docs = rendered[target]
+def _environ(docs: list[Resource]) -> dict[str, str]:
+    """The worker's environment from the ConfigMap, plus the Secret where there is one."""
     environ = dict(_one(docs, "ConfigMap")["data"])
     for secret in (d for d in docs if d["kind"] == "Secret"):
         environ["WIREFEED_SASL_USERNAME"] = secret["stringData"]["username"]
         environ["WIREFEED_SASL_PASSWORD"] = secret["stringData"]["password"]
+    return environ
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_worker_accepts_the_settings(rendered: dict[str, list[Resource]], target: str) -> None:
+    """The ConfigMap (plus the Secret, where the overlay has one) loads in consumer.config."""
+    environ = _environ(rendered[target])
     settings = load(environ=environ)
     assert settings.metrics_port == int(environ["WIREFEED_METRICS_PORT"])
+
+
+# Measured: a worker's RSS after start (python -m consumer.cli with the kernels and the
+# parse warm-up, 265 MB) and the dedup state a held story (bench_dedup_scale.py: RAM B/story
+# at 1M held, 1,298-1,300); a parse pool process holds about as much as the worker at start.
+START_BYTES = 270_000_000
+STORY_BYTES = 1_300
+_QUANTITY = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_memory_limit_holds_a_full_window(rendered: dict[str, list[Resource]],
+                                          target: str) -> None:
+    """A worker whose dedup window fills to WIREFEED_MAX_ENTRIES stays inside its memory
+    limit, else the pod is OOM-killed once the feed has run for long enough."""
+    docs = rendered[target]
+    (container,) = _one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    limit = container["resources"]["limits"]["memory"]
+    number, unit = re.fullmatch(r"(\d+)(Ki|Mi|Gi)", limit).groups()  # type: ignore[union-attr]
+    settings = load(environ=_environ(docs))
+    needed = START_BYTES * (1 + settings.parse_processes) + settings.max_entries * STORY_BYTES
+    assert needed <= int(number) * _QUANTITY[unit], (limit, settings.max_entries)
