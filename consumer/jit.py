@@ -1,7 +1,7 @@
 """``jit``: numba's ``njit`` with the on-disk cache, for the few per-byte and per-cell
 loops that numpy cannot vectorise for one story at a time (the dedup band table's
 walks in :mod:`consumer.dedup.kernels`, the language detector's byte automaton in
-:mod:`consumer.enrich`).
+:mod:`consumer.enrich`, Kafka's murmur2 key hash in :mod:`consumer.partitioner`).
 
 numba rather than a C or Rust extension: it ships as wheels (nothing to compile at
 install, no toolchain in the image) and the kernels stay Python that tests check

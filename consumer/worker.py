@@ -43,6 +43,7 @@ from aiokafka.structs import OffsetAndMetadata
 from consumer import __version__, log
 from consumer.changelog import ChangelogFollower
 from consumer.config import Settings
+from consumer.dedup import kernels
 from consumer.events import SCHEMA_VERSION, STORY_EVENT_TYPES
 from consumer.http import HealthServer
 from consumer.metrics import Metrics
@@ -231,6 +232,7 @@ class Worker:
             return
         self.metrics.state_entries.set(len(self.pipeline.index))
         warm_up()
+        kernels.warm()
         if self.s.parse_processes > 0:
             self._pool = ParsePool(self.s.parse_processes, max_bytes=self.s.max_record_bytes)
             await self._pool.start()

@@ -50,10 +50,9 @@ import numpy.typing as npt
 
 from consumer.dedup import kernels
 from consumer.dedup.fingerprint import NUM_PERM, Signature
+from consumer.dedup.kernels import _D, _W, BANDS, ROWS
 from consumer.dedup.state import FORMAT_VERSION, HEAD_DTYPE, HEAD_SIZE, StateEntry
 
-BANDS = 42
-ROWS = 3
 DEFAULT_WINDOW_MS = 72 * 3600 * 1000
 DEFAULT_MAX_ENTRIES = 1_000_000
 # entries that left the time window, removed at most this many a record (see changes_for)
@@ -65,10 +64,8 @@ Change = tuple[str, bytes | None]
 U64 = npt.NDArray[np.uint64]
 Slots = npt.NDArray[np.intp]
 
-# band table: buckets of 16 uint32 cells (one cache line): 15 entry cells
-# (check byte << 24 | slot) and an overflow count
-_W = 16
-_D = _W - 1  # entry cells a bucket
+# band table: buckets of _W = 16 uint32 cells (one cache line): _D = 15 entry cells
+# (check byte << 24 | slot) and an overflow count (layout constants: kernels.py)
 _PAD = 64  # buckets past the last home bucket, for overflow chains (no wrap-around)
 # Empty is all zeros, so that a new table is np.zeros, pages the kernel zeroes when first
 # touched, not a fill of the whole table: the add that starts a resize stood still 138 /
@@ -77,7 +74,6 @@ _PAD = 64  # buckets past the last home bucket, for overflow chains (no wrap-aro
 # touch most of them)
 _EMPTY = np.uint32(0)
 _OVF = np.uint32(0)  # | count: an overflow cell is its count; its check byte 0 never matches
-_SLOT = np.uint32(0x00FF_FFFF)
 MAX_SLOTS = 0x00FF_FFFE  # a cell holds a 24-bit slot
 _GOLD = np.uint64(0x9E37_79B9_7F4A_7C15)
 _MAX_LOAD = 0.75
@@ -325,7 +321,6 @@ class Index:
     def __init__(
         self, *, window_ms: int = DEFAULT_WINDOW_MS, max_entries: int = DEFAULT_MAX_ENTRIES
     ) -> None:
-        kernels.warm()
         self.window_ms = window_ms
         self.max_entries = max_entries
         self.watermark_ms: int | None = None

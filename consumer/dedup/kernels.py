@@ -15,9 +15,8 @@ the bucket with their home at or before it). The bulk build stays vectorised
 numpy in ``index.py``: one sort over millions of cells is what numpy is good at.
 
 Compiled code is cached (see :mod:`consumer.jit`: a pod compiles once, about 7 s,
-and its container restarts load the cache in 0.2-0.3 s). An
-:class:`~consumer.dedup.index.Index` warms them when it is created, before the
-worker takes a record.
+and its container restarts load the cache in 0.2-0.3 s). The worker calls
+:func:`warm` at start, with the parsers' warm-up, before it takes a record.
 """
 
 from __future__ import annotations
