@@ -37,7 +37,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.structs import OffsetAndMetadata
 
 from consumer import __version__, log
@@ -267,14 +268,18 @@ class Worker:
     async def _probe_broker(self, every_s: float = 2.0) -> None:
         """Readiness must notice a broker that went away even when no record flows.
 
-        An idle consumer's fetches fail silently inside aiokafka, so a cheap
-        metadata request on the consumer's own connection is the signal.
+        An idle consumer's fetches fail silently inside aiokafka, so a metadata
+        request on the consumer's own connection is the signal. It asks for no
+        topic, only the brokers: a request for every topic (what aiokafka's
+        ``fetch_all_metadata`` sends) took 6 ms of the event loop to decode on
+        a broker with 146 topics, every 2 s, and grows with the cluster; the
+        records in flight meanwhile waited (the at-least-once latency tail).
         """
         assert self._consumer is not None
         client = self._consumer._client
         while True:
             try:
-                await asyncio.wait_for(client.fetch_all_metadata(), 3)
+                await asyncio.wait_for(self._ask_brokers(client), 3)
                 self._broker_ok = True
             except Exception:
                 if self._broker_ok:
@@ -282,6 +287,21 @@ class Worker:
                 self._broker_ok = False
             self._update_ready()
             await asyncio.sleep(every_s)
+
+    @staticmethod
+    async def _ask_brokers(client: Any) -> Any:
+        """One metadata round trip for the broker list alone; raises unless brokers answer.
+
+        An empty topic list (protocol version 1 and later) means no topic; aiokafka's
+        own helpers turn an empty list into "all topics".
+        """
+        node = client.get_random_node()
+        if node is None:
+            raise KafkaConnectionError("no broker known")
+        response = await client.send(node, MetadataRequest([], allow_auto_topic_creation=False))
+        if not response.brokers:
+            raise KafkaConnectionError("metadata without brokers")
+        return response
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

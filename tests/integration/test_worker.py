@@ -269,3 +269,30 @@ async def test_at_least_once_stop_leaves_every_offset_committed(
         await reader.stop()
     assert sum(ends.values()) == len(values)
     assert committed == ends
+
+
+async def test_broker_probe_asks_for_the_brokers_only(
+    bootstrap: str, kafka: KafkaHelper, unique_name: Callable[[str], str]
+) -> None:
+    """The readiness probe runs every 2 s on the event loop: a metadata request for
+    every topic (aiokafka's ``fetch_all_metadata``) costs decode time that grows with
+    the cluster, and the records in flight wait for it."""
+    from aiokafka import AIOKafkaClient
+    from aiokafka.errors import KafkaConnectionError
+
+    from consumer.worker import Worker
+
+    await kafka.create_topic(unique_name("probe"), partitions=3)
+    client = AIOKafkaClient(bootstrap_servers=bootstrap)
+    await client.bootstrap()
+    try:
+        everything = await client.fetch_all_metadata()
+        assert everything.topics(), "the cluster holds topics the probe must not ask for"
+        response = await Worker._ask_brokers(client)
+        assert response.brokers
+        assert list(response.topics) == []
+    finally:
+        await client.close()
+    never_bootstrapped = AIOKafkaClient(bootstrap_servers=bootstrap)  # knows no broker
+    with pytest.raises(KafkaConnectionError):
+        await Worker._ask_brokers(never_bootstrapped)
