@@ -165,20 +165,20 @@ async def broker_benches(bootstrap: str, args: argparse.Namespace) -> dict[str, 
 
     only = set(args.only.split(",")) if args.only else {"baselines", "shell", "worker",
                                                          "profile", "latency"}
-    for eos in (True, False) if "baselines" in only else ():
+    for eos in args.guarantees if "baselines" in only else ():
         mode = "eos" if eos else "alo"
         show(await bb.aiokafka_passthrough(bootstrap, src, f"bench-{run_id}.pass-a-{mode}", n,
                                            PARTITIONS, eos=eos, group=f"pa-{mode}-{run_id}"))
         show(await asyncio.to_thread(
             bb.confluent_passthrough, bootstrap, src, f"bench-{run_id}.pass-b-{mode}", n,
             PARTITIONS, eos=eos, group=f"pb-{mode}-{run_id}"))
-    for eos in (True, False) if "shell" in only else ():
+    for eos in args.guarantees if "shell" in only else ():
         mode = "eos" if eos else "alo"
         names = await bb.worker_topics(bootstrap, f"bench-{run_id}.shell-{mode}", PARTITIONS)
         settings = bb.worker_settings(bootstrap, src, names, f"ws-{mode}-{run_id}", eos=eos)
         show(await bb.run_worker(settings, n, args.shell_cap, f"wirefeed shell-only {mode}",
                                  prepare=lambda w: bb.shell_only(w, sample, src)))
-    variants = [(eos, procs) for eos in (True, False) for procs in (0, POOL_PROCESSES)]
+    variants = [(eos, procs) for eos in args.guarantees for procs in (0, POOL_PROCESSES)]
     for eos, procs in variants if "worker" in only else ():
         mode = "eos" if eos else "alo"
         label = f"wirefeed+pool({procs}) {mode}" if procs else f"wirefeed {mode}"
@@ -231,7 +231,7 @@ async def broker_benches(bootstrap: str, args: argparse.Namespace) -> dict[str, 
     latency: dict[str, list[dict[str, Any]]] = {}
     if args.step_s > 0 and "latency" in only:
         lat_values = _wire_stream.records(min(args.records, 30_000))
-        for eos in (True, False):
+        for eos in args.guarantees:
             mode = "eos" if eos else "alo"
             # baseline A first: the share of the latency that is the client's and the machine's
             asrc, adst = f"bench-{run_id}.lat-a-{mode}.in", f"bench-{run_id}.lat-a-{mode}.out"
@@ -334,6 +334,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--only", default="",
                     help="comma list of baselines,shell,worker,profile,latency")
+    ap.add_argument("--modes", default="eos,alo",
+                    help="comma list of the guarantees to run: eos,alo")
+    ap.add_argument("--loads", default=",".join(map(str, LOADS)),
+                    help="comma list of the offered loads of the latency steps (records/s)")
     ap.add_argument("--results-dir", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args(argv)
     finish_args(args)
@@ -350,7 +354,11 @@ def finish_args(args: argparse.Namespace) -> None:
     args.profile_s = 0.0 if getattr(args, "no_profile", False) else (6.0 if quick else 12.0)
     args.step_s = 0.0 if getattr(args, "no_latency", False) else (5.0 if quick else 12.0)
     args.drain_s = 5.0 if quick else 8.0
-    args.loads = LOADS
+    args.loads = [int(x) for x in str(getattr(args, "loads", "") or "").split(",") if x] or LOADS
+    modes = str(getattr(args, "modes", "") or "eos,alo").split(",")
+    if not set(modes) <= {"eos", "alo"}:
+        raise SystemExit(f"--modes: eos and/or alo, not {','.join(modes)}")
+    args.guarantees = [m == "eos" for m in modes]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
