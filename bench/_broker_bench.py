@@ -45,6 +45,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
 
 from consumer.config import Settings, load
+from consumer.devtools.broker import gc_pauses
 from consumer.metrics import Metrics
 from consumer.model import RawRecord
 from consumer.pipeline import Outcome, Pipeline, Prepared
@@ -588,7 +589,7 @@ async def latency_steps(bootstrap: str, src: str, outputs: Sequence[str], partit
                         values: Sequence[bytes], loads: Sequence[int], step_s: float,
                         drain_s: float,
                         scrape: Callable[[], dict[str, float]] | None = None,
-                        ) -> list[dict[str, Any]]:
+                        gc_log: Path | None = None) -> list[dict[str, Any]]:
     """Offer each load for ``step_s``; added latency = receive time - input CreateTime.
 
     The output event carries its input's partition and offset in headers; the
@@ -601,14 +602,21 @@ async def latency_steps(bootstrap: str, src: str, outputs: Sequence[str], partit
     test, an aiokafka producer and consumer here took 33-36 % of a core at
     500 records/s, CPU the measured process then competed for; librdkafka does
     the protocol work in C threads and stamps a record when ``consume`` returns it.
+
+    With the broker's collector log (``gc_log``), each step also reports the
+    broker's pauses from its first offered record to its last received one: a
+    pause stops the broker and, on two cores, the collector's threads take both,
+    so every record in flight waits it out; the tail of a short step depends on
+    how many fell inside it.
     """
     return await asyncio.to_thread(_latency_steps, bootstrap, src, outputs, partitions, values,
-                                   loads, step_s, drain_s, scrape)
+                                   loads, step_s, drain_s, scrape, gc_log)
 
 
 def _latency_steps(bootstrap: str, src: str, outputs: Sequence[str], partitions: int,
                    values: Sequence[bytes], loads: Sequence[int], step_s: float, drain_s: float,
-                   scrape: Callable[[], dict[str, float]] | None) -> list[dict[str, Any]]:
+                   scrape: Callable[[], dict[str, float]] | None,
+                   gc_log: Path | None = None) -> list[dict[str, Any]]:
     from confluent_kafka import Consumer, Message, Producer
     from confluent_kafka import TopicPartition as KafkaPartition
 
@@ -703,6 +711,10 @@ def _latency_steps(bootstrap: str, src: str, outputs: Sequence[str], partitions:
             missing = sum(1 for k in keys if k not in received)
             row = {"offered_per_s": rate, "records": len(keys), "undelivered": missing,
                    **percentiles(lat)}
+            if gc_log is not None and keys:
+                first = min(sent[k] for k in keys) / 1000
+                last = max([received[k] for k in keys if k in received] or [first * 1000]) / 1000
+                row["broker_gc_ms"] = gc_pauses(gc_log, first, last)
             after = scrape() if scrape else {}
             if before and after:
                 delta = {k: after[k] - before.get(k, 0.0) for k in after}
@@ -714,8 +726,9 @@ def _latency_steps(bootstrap: str, src: str, outputs: Sequence[str], partitions:
             results.append(row)
             print(f"    load {rate:>5}/s: {len(keys)} records, p50 {row['p50']} ms, "
                   f"p99 {row['p99']} ms, max {row['max']} ms, undelivered {missing}, "
-                  f"worker busy {row.get('worker_busy')}, slow {row.get('slow_records')}",
-                  flush=True)
+                  f"worker busy {row.get('worker_busy')}, slow {row.get('slow_records')}"
+                  + (f", broker GC pauses {row['broker_gc_ms']} ms" if "broker_gc_ms" in row
+                     else ""), flush=True)
             time.sleep(0.5)
     finally:
         stop.set()

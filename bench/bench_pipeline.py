@@ -245,7 +245,7 @@ async def broker_benches(bootstrap: str, args: argparse.Namespace) -> dict[str, 
                 await passthrough.wait_ready()
                 latency[f"A {mode}"] = await bb.latency_steps(
                     bootstrap, asrc, [adst], PARTITIONS, lat_values, args.loads, args.step_s,
-                    args.drain_s)
+                    args.drain_s, gc_log=args.gc_log)
             finally:
                 passthrough.stop()
             lsrc = f"bench-{run_id}.lat-{mode}.in"
@@ -260,7 +260,8 @@ async def broker_benches(bootstrap: str, args: argparse.Namespace) -> dict[str, 
                 await proc.wait_ready()
                 latency[mode] = await bb.latency_steps(
                     bootstrap, lsrc, [names[k] for k in ("out", "dup", "dlq")], PARTITIONS,
-                    lat_values, args.loads, args.step_s, args.drain_s, scrape=proc.processing)
+                    lat_values, args.loads, args.step_s, args.drain_s, scrape=proc.processing,
+                    gc_log=args.gc_log)
             finally:
                 proc.stop()
 
@@ -306,7 +307,8 @@ def print_tables(res: dict[str, Any]) -> None:
         print("\nadded latency (ms): input CreateTime -> visible to a read_committed consumer;")
         print("  A = the aiokafka passthrough under the worker's commit policy, same machine")
         print(f"  {'variant':9s} {'offered/s':>9s} {'records':>8s} {'p50':>8s} {'p99':>8s} "
-              f"{'max':>8s} {'late':>6s} {'busy':>5s} {'>10ms':>6s} {'p99-A':>7s}")
+              f"{'max':>8s} {'late':>6s} {'busy':>5s} {'>10ms':>6s} {'p99-A':>7s} "
+              f"{'broker GC':>10s}")
         for mode, rows in lat.items():
             label = mode if mode.startswith("A ") else f"wf {mode}"
             base = {r["offered_per_s"]: r for r in lat.get(f"A {mode}", [])}
@@ -314,12 +316,15 @@ def print_tables(res: dict[str, Any]) -> None:
                 slow = (row.get("slow_records") or {}).get(">0.01s", "-")
                 a = base.get(row["offered_per_s"])
                 gap = f"{row['p99'] - a['p99']:7.1f}" if a else "      -"
+                pauses = row.get("broker_gc_ms")
+                gc = "-" if pauses is None else f"{len(pauses)}/{max(pauses, default=0):.0f}"
                 print(f"  {label:9s} {row['offered_per_s']:>9} {row['records']:>8} "
                       f"{row['p50']:>8} {row['p99']:>8} {row['max']:>8} {row['undelivered']:>6} "
-                      f"{row.get('worker_busy', '-'):>5} {slow:>6} {gap}")
+                      f"{row.get('worker_busy', '-'):>5} {slow:>6} {gap} {gc:>10}")
         print("  late = not visible within the drain time; busy = worker processing s per s; "
               ">10ms = records whose processing took over 10 ms; p99-A = wirefeed's p99 "
-              "minus A's at the same load")
+              "minus A's at the same load; broker GC = the broker's collector pauses during "
+              "the step / the longest (ms)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -328,6 +333,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="small sizes, short steps (~2 min)")
     ap.add_argument("--records", type=int, default=None, help="input records (default 100000)")
     ap.add_argument("--bootstrap", default="", help="use this broker instead of starting one")
+    ap.add_argument("--broker-gc-log", default="", metavar="PATH",
+                    help="with --bootstrap: that broker's -Xlog:gc file, to report its pauses "
+                         "in each latency step (python -m consumer.devtools.broker run prints it)")
     ap.add_argument("--no-latency", action="store_true")
     ap.add_argument("--latency-processes", type=int, default=0, metavar="N",
                     help="WIREFEED_PARSE_PROCESSES of the worker in the latency steps")
@@ -354,6 +362,7 @@ def finish_args(args: argparse.Namespace) -> None:
     args.profile_s = 0.0 if getattr(args, "no_profile", False) else (6.0 if quick else 12.0)
     args.step_s = 0.0 if getattr(args, "no_latency", False) else (5.0 if quick else 12.0)
     args.drain_s = 5.0 if quick else 8.0
+    args.gc_log = Path(args.broker_gc_log) if getattr(args, "broker_gc_log", "") else None
     args.loads = [int(x) for x in str(getattr(args, "loads", "") or "").split(",") if x] or LOADS
     modes = str(getattr(args, "modes", "") or "eos,alo").split(",")
     if not set(modes) <= {"eos", "alo"}:
@@ -375,6 +384,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # broker pause as wirefeed's added latency
     with running_cluster(1, production_jvm=True) as cluster:
         bootstrap = cluster.bootstrap_servers
+        args.gc_log = cluster.members[0].gc_log
         print(f"  broker up in {time.perf_counter() - started:.1f}s at {bootstrap}", flush=True)
         return asyncio.run(broker_benches(bootstrap, args))
 

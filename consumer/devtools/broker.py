@@ -145,6 +145,12 @@ class Node:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def gc_log(self) -> Path:
+        """The JVM's collector log (one line a pause, wall-clock stamped; a restart
+        starts it afresh): benchmarks tell a broker pause from their own latency."""
+        return self.data_dir / "gc.log"
+
+    @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -255,8 +261,9 @@ class Cluster:
         java = shutil.which("java")
         if java is None:
             raise BrokerError("java is not on PATH (JDK 17 is required)")
+        gc_log = [f"-Xlog:gc:file={node.gc_log}:time"] if main_class == "kafka.Kafka" else []
         return [
-            java, *self.heap_opts.split(), *self.gc_opts.split(),
+            java, *self.heap_opts.split(), *self.gc_opts.split(), *gc_log,
             "-XX:ActiveProcessorCount=2", "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={node.data_dir / 'log4j2.properties'}",
             "-cp", str(libs_dir() / "*"), main_class, *args,
@@ -408,6 +415,34 @@ def _answers_metadata(bootstrap: str, expected_brokers: int) -> bool:
         return False
 
 
+# "[2026-11-27T01:15:17.046+0000] GC(47) Pause Young (Normal) (G1 Evacuation Pause)
+# 422M->207M(1024M) 16.363ms": -Xlog:gc with the time decoration; every stop-the-world
+# phase (young, mixed, remark, cleanup, full) says "Pause" and ends with its duration;
+# the time decoration comes first, others (uptime, as jcmd VM.log adds them) may follow
+_GC_PAUSE = re.compile(
+    r"^\[(?P<at>[^\]]+)\](?:\[[^\]]*\])* GC\(\d+\) Pause .* (?P<ms>\d+(?:\.\d+)?)ms$")
+
+
+def gc_pauses(log: Path, start: float, end: float) -> list[float]:
+    """Milliseconds of each broker collector pause that ended between ``start`` and
+    ``end`` (Unix seconds), in log order; none when the log is missing."""
+    import datetime as dt
+
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    out: list[float] = []
+    for line in lines:
+        m = _GC_PAUSE.match(line.strip())
+        if m is None:
+            continue
+        at = dt.datetime.strptime(m["at"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+        if start <= at <= end:
+            out.append(float(m["ms"]))
+    return out
+
+
 @contextlib.contextmanager
 def running_cluster(nodes: int = 1, *, production_jvm: bool = False) -> Iterator[Cluster]:
     cluster = (Cluster(nodes=nodes, heap_opts=KAFKA_HEAP, gc_opts=KAFKA_GC) if production_jvm
@@ -433,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         with running_cluster(args.nodes, production_jvm=args.production_jvm) as cluster:
             print(f"bootstrap servers: {cluster.bootstrap_servers}", flush=True)
+            for node in cluster.members:
+                print(f"node {node.node_id} collector log: {node.gc_log}", flush=True)
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
         return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.conftest import TopicFactory
@@ -86,3 +88,30 @@ async def test_three_node_cluster_keeps_serving_when_one_broker_dies() -> None:
     finally:
         await kafka.close()
         await asyncio.to_thread(cluster.stop)
+
+
+async def test_broker_collector_log_records_pauses(kafka_cluster: object) -> None:
+    """The benchmarks read the broker's pauses from this log to explain a latency tail."""
+    import shutil
+    import subprocess
+    import time
+
+    from consumer.devtools.broker import Cluster, gc_pauses
+
+    if not isinstance(kafka_cluster, Cluster):
+        pytest.skip("external broker: its collector log is not ours to read")
+    jcmd = shutil.which("jcmd")
+    if jcmd is None:
+        pytest.skip("no jcmd beside java")
+    node = kafka_cluster.members[0]
+    assert node.proc is not None
+    started = time.time()
+    await asyncio.to_thread(subprocess.run, [jcmd, str(node.proc.pid), "GC.run"], check=True,
+                            capture_output=True, timeout=60)
+    for _ in range(50):  # the JVM writes the line right after the pause
+        if gc_pauses(node.gc_log, started - 1, time.time() + 1):
+            break
+        await asyncio.sleep(0.1)
+    pauses = gc_pauses(node.gc_log, started - 1, time.time() + 1)
+    assert pauses
+    assert all(ms >= 0 for ms in pauses)
