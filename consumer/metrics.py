@@ -20,6 +20,7 @@ _LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0
 )
 _STAGE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0)
+_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class Metrics:
@@ -58,6 +59,13 @@ class Metrics:
             "Time the loop stands still to commit (transactions, or offsets after the sends "
             "are acknowledged); part of every record's added latency.",
             buckets=_STAGE_BUCKETS, registry=r,
+        )
+        self.event_loop_lag = Histogram(
+            "wirefeed_event_loop_lag_seconds",
+            "How late the event loop ran a 100 ms timer: how long one step held it (a "
+            "fetch being parsed, a throttled CPU, a collector pause). Records, heartbeats "
+            "and probes wait that long.",
+            buckets=_LAG_BUCKETS, registry=r,
         )
         self.end_to_end_latency = Histogram(
             "wirefeed_end_to_end_latency_seconds",
