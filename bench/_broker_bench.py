@@ -524,11 +524,13 @@ class WorkerProcess:
             await asyncio.sleep(0.2)
 
     def processing(self) -> dict[str, float]:
-        """The worker's own processing-time histogram: cumulative counts by bucket, sum, count.
+        """The worker's processing-time and event-loop-lag histograms: cumulative counts by
+        bucket, sum, count (the lag's keys prefixed ``lag:``).
 
-        Differenced per load step it tells utilisation (seconds of processing
-        per second) and how many records took long (an index rebuild, a GC, or
-        CPU taken by other processes), which explains a latency tail.
+        Differenced per load step they tell utilisation (seconds of processing
+        per second), how many records took long (an index rebuild, a GC, or
+        CPU taken by other processes) and how often the loop stood still, which
+        explain a latency tail.
         """
         out: dict[str, float] = {}
         try:
@@ -537,14 +539,17 @@ class WorkerProcess:
         except OSError:
             return out
         for line in text.splitlines():
-            if line.startswith("wirefeed_processing_duration_seconds"):
+            for metric, prefix in (("wirefeed_processing_duration_seconds", ""),
+                                   ("wirefeed_event_loop_lag_seconds", "lag:")):
+                if not line.startswith(metric):
+                    continue
                 name, _, value = line.rpartition(" ")
                 if "_bucket" in name:
-                    out[name.split('le="')[1].split('"')[0]] = float(value)
+                    out[prefix + name.split('le="')[1].split('"')[0]] = float(value)
                 elif name.endswith("_sum"):
-                    out["sum"] = float(value)
+                    out[prefix + "sum"] = float(value)
                 elif name.endswith("_count"):
-                    out["count"] = float(value)
+                    out[prefix + "count"] = float(value)
         return out
 
     def stop(self) -> None:
@@ -723,10 +728,15 @@ def _latency_steps(bootstrap: str, src: str, outputs: Sequence[str], partitions:
                 row["worker_busy"] = round(delta.get("sum", 0.0) / took, 2)  # processing s/s
                 row["slow_records"] = {f">{le}s": int(n - delta.get(le, n))
                                        for le in ("0.01", "0.05")}
+                ticks = delta.get("lag:count", 0.0)
+                # the worker's 100 ms timer fired late by more than this: the loop was held
+                row["loop_stalls"] = {f">{le}s": int(ticks - delta.get(f"lag:{le}", ticks))
+                                      for le in ("0.01", "0.05")}
             results.append(row)
             print(f"    load {rate:>5}/s: {len(keys)} records, p50 {row['p50']} ms, "
                   f"p99 {row['p99']} ms, max {row['max']} ms, undelivered {missing}, "
-                  f"worker busy {row.get('worker_busy')}, slow {row.get('slow_records')}"
+                  f"worker busy {row.get('worker_busy')}, slow {row.get('slow_records')}, "
+                  f"loop stalls {row.get('loop_stalls')}"
                   + (f", broker GC pauses {row['broker_gc_ms']} ms" if "broker_gc_ms" in row
                      else ""), flush=True)
             time.sleep(0.5)

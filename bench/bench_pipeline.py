@@ -307,24 +307,26 @@ def print_tables(res: dict[str, Any]) -> None:
         print("\nadded latency (ms): input CreateTime -> visible to a read_committed consumer;")
         print("  A = the aiokafka passthrough under the worker's commit policy, same machine")
         print(f"  {'variant':9s} {'offered/s':>9s} {'records':>8s} {'p50':>8s} {'p99':>8s} "
-              f"{'max':>8s} {'late':>6s} {'busy':>5s} {'>10ms':>6s} {'p99-A':>7s} "
-              f"{'broker GC':>10s}")
+              f"{'max':>8s} {'late':>6s} {'busy':>5s} {'>10ms':>6s} {'stalls':>7s} "
+              f"{'p99-A':>7s} {'broker GC':>10s}")
         for mode, rows in lat.items():
             label = mode if mode.startswith("A ") else f"wf {mode}"
             base = {r["offered_per_s"]: r for r in lat.get(f"A {mode}", [])}
             for row in rows:
                 slow = (row.get("slow_records") or {}).get(">0.01s", "-")
+                stalls = row.get("loop_stalls")
+                held = "-" if not stalls else f"{stalls['>0.01s']}/{stalls['>0.05s']}"
                 a = base.get(row["offered_per_s"])
                 gap = f"{row['p99'] - a['p99']:7.1f}" if a else "      -"
                 pauses = row.get("broker_gc_ms")
                 gc = "-" if pauses is None else f"{len(pauses)}/{max(pauses, default=0):.0f}"
                 print(f"  {label:9s} {row['offered_per_s']:>9} {row['records']:>8} "
                       f"{row['p50']:>8} {row['p99']:>8} {row['max']:>8} {row['undelivered']:>6} "
-                      f"{row.get('worker_busy', '-'):>5} {slow:>6} {gap} {gc:>10}")
+                      f"{row.get('worker_busy', '-'):>5} {slow:>6} {held:>7} {gap} {gc:>10}")
         print("  late = not visible within the drain time; busy = worker processing s per s; "
-              ">10ms = records whose processing took over 10 ms; p99-A = wirefeed's p99 "
-              "minus A's at the same load; broker GC = the broker's collector pauses during "
-              "the step / the longest (ms)")
+              ">10ms = records whose processing took over 10 ms; stalls = the worker's event "
+              "loop held over 10 / 50 ms; p99-A = wirefeed's p99 minus A's at the same load; "
+              "broker GC = the broker's collector pauses during the step / the longest (ms)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

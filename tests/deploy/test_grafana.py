@@ -23,6 +23,7 @@ REQUIRED_PANELS = {
     "End-to-end latency": ["wirefeed_end_to_end_latency_seconds_bucket"],
     "State restore": ["wirefeed_state_restore_duration_seconds"],
     "Ready workers": ["wirefeed_ready"],
+    "Parse / processing / commit stall / loop lag": ["wirefeed_event_loop_lag_seconds_bucket"],
 }
 
 
