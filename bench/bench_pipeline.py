@@ -20,7 +20,11 @@ machine move with whatever else is running:
    each after the same steps through baseline A as a subprocess
    (``_latency_passthrough.py``, the worker's commit policy): the latency the
    client, the broker and the shared cores cost before wirefeed does anything;
-5. a pyinstrument profile of the worker, folded into stages (parse, dedup
+   each step also reports the broker's collector pauses inside it (its -Xlog:gc
+   file: the local broker's own, or ``--broker-gc-log``) and how often the
+   worker's event loop stood still (``wirefeed_event_loop_lag_seconds``);
+   ``--modes`` and ``--loads`` narrow a run to one guarantee or one load;
+5. a py-spy (else pyinstrument) profile of the worker, folded into stages (parse, dedup
    features, dedup lookup, dedup state, events, Kafka client, ...).
 """
 
