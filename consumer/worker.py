@@ -28,6 +28,7 @@ import collections
 import contextlib
 import functools
 import gc
+import random
 import signal
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -298,7 +299,7 @@ class Worker:
         topic, only the brokers: a request for every topic (what aiokafka's
         ``fetch_all_metadata`` sends) took 6 ms of the event loop to decode on
         a broker with 146 topics, every 2 s, and grows with the cluster; the
-        records in flight meanwhile waited (the at-least-once latency tail).
+        records in flight meanwhile waited.
         """
         assert self._consumer is not None
         client = self._consumer._client
@@ -315,18 +316,27 @@ class Worker:
 
     @staticmethod
     async def _ask_brokers(client: Any) -> Any:
-        """One metadata round trip for the broker list alone; raises unless brokers answer.
+        """The broker list from the first known broker that answers; raises if none does.
 
+        Every broker is tried in random order, as aiokafka's own metadata update
+        does: one broker of several being down must not make the worker not-ready.
         An empty topic list (protocol version 1 and later) means no topic; aiokafka's
         own helpers turn an empty list into "all topics".
         """
-        node = client.get_random_node()
-        if node is None:
-            raise KafkaConnectionError("no broker known")
-        response = await client.send(node, MetadataRequest([], allow_auto_topic_creation=False))
-        if not response.brokers:
-            raise KafkaConnectionError("metadata without brokers")
-        return response
+        nodes = [broker.nodeId for broker in client.cluster.brokers()]
+        random.shuffle(nodes)
+        failures: list[str] = []
+        for node in nodes:
+            try:
+                response = await client.send(
+                    node, MetadataRequest([], allow_auto_topic_creation=False))
+            except (KafkaError, OSError, TimeoutError) as exc:
+                failures.append(f"{node}: {exc!r}")
+                continue
+            if response.brokers:
+                return response
+            failures.append(f"{node}: metadata without brokers")
+        raise KafkaConnectionError(f"no broker answered ({'; '.join(failures) or 'none known'})")
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
