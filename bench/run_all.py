@@ -185,12 +185,20 @@ def goals(res: dict[str, Any]) -> list[dict[str, Any]]:
                 return float(row["p99"])
         return None
 
+    def pauses(mode: str, load: int) -> str:
+        """The broker's collector pauses in that step: a short step's tail depends on them."""
+        for row in lat.get(mode, []):
+            if row["offered_per_s"] == load and row.get("broker_gc_ms") is not None:
+                return f" ({len(row['broker_gc_ms'])} broker GC pauses in the step)"
+        return ""
+
     def client(mode: str) -> str:
         """What the client alone reaches at the same load: the machine's share of the figure."""
         at100, at500 = p99(f"A {mode}", 100), p99(f"A {mode}", 500)
         ours = p99(mode, 100)
-        return (f"baseline A (aiokafka passthrough, same commit policy): {at500} ms at 500/s; "
-                f"at 100/s wirefeed {ours} ms, A {at100} ms") if at500 is not None else ""
+        return (f"wirefeed{pauses(mode, 500)}; baseline A (aiokafka passthrough, same commit "
+                f"policy): {at500} ms at 500/s{pauses(f'A {mode}', 500)}; at 100/s wirefeed "
+                f"{ours} ms, A {at100} ms") if at500 is not None else ""
 
     alo = p99("alo", 500)
     add("p99 added latency <= 20 ms at 500/s, at-least-once", alo,
