@@ -18,6 +18,7 @@ REQUIRED_ALERTS = {
     "WirefeedTransactionAborts",
     "WirefeedNotReady",
     "WirefeedEndToEndLatencyHigh",
+    "WirefeedEventLoopStalls",  # the one event loop held over 1 s, again and again
 }
 
 
