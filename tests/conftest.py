@@ -31,14 +31,16 @@ def shared_dir() -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def compiled_kernels() -> None:
-    """Compile the numba kernels (dedup index, language detector) once, here, into their
-    on-disk cache: in a fresh checkout every worker subprocess a test starts would
-    otherwise compile them itself (about 7 s, several at once in the chaos tests)."""
+    """Compile the numba kernels (dedup index, language detector, key hash) once, here,
+    into their on-disk cache: in a fresh checkout every worker subprocess a test starts
+    would otherwise compile them itself (about 7 s, several at once in the chaos tests)."""
     from consumer.dedup import kernels
     from consumer.parallel import warm_up
+    from consumer.partitioner import murmur2
 
     kernels.warm()
     warm_up()
+    murmur2(b"warm-up")
 
 
 @pytest.fixture(scope="session")

@@ -50,7 +50,7 @@ import numpy.typing as npt
 
 from consumer.dedup import kernels
 from consumer.dedup.fingerprint import NUM_PERM, Signature
-from consumer.dedup.kernels import _D, _W, BANDS, ROWS
+from consumer.dedup.kernels import _D, _GOLD, _W, BANDS, ROWS
 from consumer.dedup.state import FORMAT_VERSION, HEAD_DTYPE, HEAD_SIZE, StateEntry
 
 DEFAULT_WINDOW_MS = 72 * 3600 * 1000
@@ -75,7 +75,6 @@ _PAD = 64  # buckets past the last home bucket, for overflow chains (no wrap-aro
 _EMPTY = np.uint32(0)
 _OVF = np.uint32(0)  # | count: an overflow cell is its count; its check byte 0 never matches
 MAX_SLOTS = 0x00FF_FFFE  # a cell holds a 24-bit slot
-_GOLD = np.uint64(0x9E37_79B9_7F4A_7C15)
 _MAX_LOAD = 0.75
 _BUILD_LOAD = 0.5
 _MIN_LOAD = 0.125

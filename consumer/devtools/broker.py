@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import datetime as dt
 import os
 import re
 import shutil
@@ -426,8 +427,6 @@ _GC_PAUSE = re.compile(
 def gc_pauses(log: Path, start: float, end: float) -> list[float]:
     """Milliseconds of each broker collector pause that ended between ``start`` and
     ``end`` (Unix seconds), in log order; none when the log is missing."""
-    import datetime as dt
-
     try:
         lines = log.read_text(errors="replace").splitlines()
     except OSError:
