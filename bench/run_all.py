@@ -234,6 +234,7 @@ def plot(res: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(2, 2, figsize=(13, 9))
     broker = res.get("broker") or {}
@@ -243,8 +244,17 @@ def plot(res: dict[str, Any], path: Path) -> None:
         names = [r["name"] for r in thr]
         colors = ["#999" if n.startswith(("A ", "B ")) else "#3a7" if "shell" in n else "#37c"
                   for n in names]
-        ax.barh(names, [r["records_per_s"] for r in thr], color=colors)
+        rates = [r["records_per_s"] for r in thr]
+        ax.barh(names, rates, color=colors)
         ax.set_xscale("log")
+        # minor ticks unlabelled: "2x10^3 3x10^3 ..." ran into each other
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlim(right=max(rates) * 4)  # room for the labels right of the longest bar
+        a_rate = {n.split()[-1]: r for n, r in zip(names, rates, strict=True) if n.startswith("A ")}
+        for i, (name, rate) in enumerate(zip(names, rates, strict=True)):
+            base = a_rate.get(name.split()[-1])
+            ratio = f" ({rate / base:.2f}x A)" if base and not name.startswith("A ") else ""
+            ax.text(rate * 1.08, i, f"{rate:,.0f}/s{ratio}", va="center", fontsize=8)
         ax.set_xlabel("committed input records/s (log)")
         ax.invert_yaxis()
     ax.set_title("throughput: wirefeed vs client ceilings")
@@ -277,6 +287,9 @@ def plot(res: dict[str, Any], path: Path) -> None:
     if rows:
         held = [r["held"] for r in rows]
         ax.plot(held, [r["lookup_us"] for r in rows], "o-", label="lookup µs/story")
+        if all("lookup_no_candidate_us" in r for r in rows):
+            ax.plot(held, [r["lookup_no_candidate_us"] for r in rows], "o--",
+                    label="lookup, queries without a candidate")
         ax.plot(held, [r["us_per_story"] for r in rows], "s-", label="features+decide+commit µs")
         ax.set_xscale("log")
         ax.set_xlabel("stories held")
