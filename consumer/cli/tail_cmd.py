@@ -113,8 +113,11 @@ def describe(value: bytes | None, key: bytes | None,
         if isinstance(sim, float) and sim < 1.0:
             detail += f", similarity {sim:.2f}"
         link = f"duplicate_of {_short(event['duplicate_of'])} ({detail})"
+    # the event's own id, not its story's: a story's first event id is its story id, so a
+    # new version showed as "a5d18f29 ... supersedes a5d18f29"; with the event id each line
+    # names itself and its link points at the line it replaces or repeats
     return Line(str(event["event_type"]), (
-        (_short(event.get("story_id")), "bold"), (dateline, "blue"),
+        (_short(event.get("event_id")), "bold"), (dateline, "blue"),
         (_truncate(text) if text else "(no headline)", ""), (link, "italic"),
     ), event)
 

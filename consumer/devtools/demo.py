@@ -172,8 +172,12 @@ def _get(url: str) -> tuple[int, str]:
 
 # --- the worker subprocess -----------------------------------------------------------
 def pick_port(preferred: int) -> int:
-    """``preferred`` when it is free on loopback, else any free port."""
+    """``preferred`` when it is free on loopback, else any free port.
+
+    SO_REUSEADDR as the worker's server (asyncio's default on Unix) binds: a port whose
+    last connections wait in TIME_WAIT, as after the previous demo, is free for it."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", preferred))
             return preferred

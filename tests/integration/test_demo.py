@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
-from consumer.devtools.demo import histogram_quantile, parse_metrics
+from consumer.devtools.demo import histogram_quantile, parse_metrics, pick_port
 from consumer.metrics import Metrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,6 +32,22 @@ def test_p99_interpolates_like_prometheus() -> None:
     assert histogram_quantile(0.99, [(0.1, 0.0), (inf, 0.0)]) is None
     # beyond the last finite bucket: its bound, as histogram_quantile does
     assert histogram_quantile(0.99, [(0.1, 1.0), (inf, 10.0)]) == 0.1
+
+
+def test_demo_keeps_its_port_after_the_last_run_and_leaves_a_taken_one() -> None:
+    """A second ``make demo`` right after the first keeps port 9108: the port's last
+    connections wait in TIME_WAIT, which the worker's server (SO_REUSEADDR) binds over."""
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert pick_port(port) != port  # listening: taken
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            conn, _ = server.accept()
+            conn.close()  # the server side closes first: its end waits in TIME_WAIT
+            client.recv(1)
+    assert pick_port(port) == port
 
 
 def test_metrics_page_parsed_into_the_summary() -> None:
@@ -112,6 +128,8 @@ def _pids(out: str) -> tuple[int, int]:
 @pytest.mark.integration
 def test_demo_once_accounts_for_the_feed_and_cleans_up(mark: str) -> None:
     with socket.socket() as taken:  # 9108 busy: the demo must pick another port
+        # SO_REUSEADDR: a 9108 left in TIME_WAIT by an earlier demo is free, not busy
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             taken.bind(("127.0.0.1", 9108))
             taken.listen()

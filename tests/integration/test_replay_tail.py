@@ -265,9 +265,13 @@ async def test_tail_prints_events_readably_filters_and_dumps_json(
     assert created.startswith("story.created ")
     assert f"  {first_id}  FRANKFURT (dpa-AFX)  SAMPLE: Example Industries lifts" in created
     assert updated.startswith("story.updated ")
+    # each line names its own event; the link names the event it replaces or repeats
+    assert f"  {events[1]['event_id'][:8]}  " in updated
     assert updated.endswith(f"supersedes {first_id}")
     assert duplicate.startswith("story.duplicate ")
+    assert f"  {events[2]['event_id'][:8]}  " in duplicate
     assert duplicate.endswith(f"duplicate_of {first_id} (exact)")
+    assert len({events[i]["event_id"][:8] for i in range(3)}) == 3
     assert "\x1b[" not in done.stdout  # no colour codes when stdout is not a terminal
 
     only = await asyncio.to_thread(wirefeed, *base, "--type", "story.updated")
