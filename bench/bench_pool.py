@@ -56,7 +56,7 @@ async def pooled(raws: list[RawRecord], processes: int) -> tuple[float, list[str
                 ids.append(f"{outcome.event['event_id']}:{outcome.event_type}")
         took = time.perf_counter() - started
     finally:
-        pool.close()
+        await pool.aclose()
     return took, ids
 
 

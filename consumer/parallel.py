@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import functools
 import os
@@ -186,11 +187,13 @@ class _Child(asyncio.SubprocessProtocol):
         self.transport: asyncio.SubprocessTransport | None = None
         self.pending: collections.deque[asyncio.Future[tuple[Any, ...]]] = collections.deque()
         self.broken = False
+        self.exited: asyncio.Future[None] | None = None
         self._buf = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.SubprocessTransport)
         self.transport = transport
+        self.exited = asyncio.get_running_loop().create_future()
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         buf = self._buf
@@ -213,6 +216,8 @@ class _Child(asyncio.SubprocessProtocol):
 
     def process_exited(self) -> None:
         self._break()
+        if self.exited is not None and not self.exited.done():
+            self.exited.set_result(None)
 
     def _break(self, *, on_purpose: bool = False) -> None:
         """No more results: what is in flight fails (or is cancelled, when closed on
@@ -240,6 +245,19 @@ class _Child(asyncio.SubprocessProtocol):
         if self.transport is not None:
             self.transport.close()  # kills the process if it still runs
         self._break(on_purpose=True)
+
+    async def finish(self, timeout: float) -> None:
+        """End of input: the process finishes its chunk, sees EOF and exits; killed if it
+        has not within ``timeout``. Awaiting the exit in the loop, not only killing, lets
+        the loop reap it (a loop closed first logs "Loop ... that handles pid ... is
+        closed" on stderr, outside the JSON log)."""
+        if self.transport is not None and self.exited is not None:
+            stdin = self.transport.get_pipe_transport(0)
+            if stdin is not None:
+                stdin.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.exited), timeout)
+        self.close()
 
 
 def _discard(fut: asyncio.Future[Any]) -> None:
@@ -286,9 +304,16 @@ class ParsePool:
             raise
 
     def close(self) -> None:
+        """Kill the processes now (a broken pool, a failed start)."""
         for child in self._children:
             child.close()
         self._children = []
+
+    async def aclose(self, timeout: float = 2.0) -> None:
+        """Let the processes exit on EOF and reap them, killing what is left after
+        ``timeout`` seconds: the way to end a pool that worked."""
+        children, self._children = self._children, []
+        await asyncio.gather(*(child.finish(timeout) for child in children))
 
     async def _restart(self) -> None:
         self.close()

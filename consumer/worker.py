@@ -788,7 +788,7 @@ class Worker:
         except (TimeoutError, Exception) as exc:
             self.log.warning("shutdown_incomplete", error=repr(exc))
         if self._pool is not None:
-            self._pool.close()
+            await self._pool.aclose(max(0.1, min(2.0, deadline - time.monotonic())))
         if self._http is not None:
             await self._http.stop()
         self.metrics.ready.set(0)

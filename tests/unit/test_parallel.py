@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
+import signal
 from collections.abc import Sequence
 
 import numpy as np
@@ -140,6 +141,28 @@ async def test_small_fetches_go_in_small_chunks() -> None:
     assert sizes[8] == [1] * 8  # 2 processes, at least 4 chunks each
     assert sizes[20] == [3] * 18 + [2] * 2
     assert set(sizes[600]) == {32, 600 % 32}
+
+
+async def test_aclose_lets_the_processes_exit_on_their_own() -> None:
+    pool = ParsePool(2, max_bytes=1024)
+    await pool.start()
+    children = list(pool._children)
+    async for _ in pool.map([RawRecord(value=b"x" * 40, offset=i) for i in range(40)]):
+        pass
+    await pool.aclose()
+    codes = [c.transport.get_returncode() for c in children if c.transport is not None]
+    assert codes == [0, 0]  # exited on EOF, not killed (-9)
+    assert pool._children == []
+
+
+async def test_aclose_kills_a_process_that_does_not_exit() -> None:
+    pool = ParsePool(1, max_bytes=1024)
+    await pool.start()
+    (child,) = pool._children
+    assert child.transport is not None
+    os.kill(child.transport.get_pid(), signal.SIGSTOP)  # cannot read its EOF
+    await pool.aclose(timeout=0.3)
+    assert await still_running({child.transport.get_pid()}, timeout=5) == set()
 
 
 async def test_close_leaves_no_process_behind() -> None:
