@@ -102,6 +102,16 @@ class _Batch:
     futures: list[asyncio.Future[Any]] = field(default_factory=list)
 
 
+def warm_process() -> None:
+    """Everything a worker compiles or loads on first use, done before its first record:
+    the parsers and the language model (:func:`~consumer.parallel.warm_up`), the dedup
+    index kernels and the key hash (from numba's cache 0.2-0.3 s each, seconds to
+    compile), so that no record waits for them."""
+    warm_up()
+    kernels.warm()
+    murmur2(b"warm-up")
+
+
 def opened_at(record_ts_ms: int | None, interval_ms: int, now: float | None = None,
               wall_ms: float | None = None) -> float:
     """When a batch that opens with a record stamped ``record_ts_ms`` counts as opened
@@ -258,9 +268,7 @@ class Worker:
         if self._stop.is_set():
             return
         self.metrics.state_entries.set(len(self.pipeline.index))
-        warm_up()
-        kernels.warm()
-        murmur2(b"warm-up")  # compiled or loaded from the cache (0.2-0.3 s) before the first send
+        warm_process()
         if self.s.parse_processes > 0:
             self._pool = ParsePool(self.s.parse_processes, max_bytes=self.s.max_record_bytes)
             await self._pool.start()

@@ -34,13 +34,9 @@ def compiled_kernels() -> None:
     """Compile the numba kernels (dedup index, language detector, key hash) once, here,
     into their on-disk cache: in a fresh checkout every worker subprocess a test starts
     would otherwise compile them itself (about 7 s, several at once in the chaos tests)."""
-    from consumer.dedup import kernels
-    from consumer.parallel import warm_up
-    from consumer.partitioner import murmur2
+    from consumer.worker import warm_process
 
-    kernels.warm()
-    warm_up()
-    murmur2(b"warm-up")
+    warm_process()
 
 
 @pytest.fixture(scope="session")

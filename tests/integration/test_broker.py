@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
+import time
 
 import pytest
 
@@ -92,10 +95,6 @@ async def test_three_node_cluster_keeps_serving_when_one_broker_dies() -> None:
 
 async def test_broker_collector_log_records_pauses(kafka_cluster: object) -> None:
     """The benchmarks read the broker's pauses from this log to explain a latency tail."""
-    import shutil
-    import subprocess
-    import time
-
     from consumer.devtools.broker import Cluster, gc_pauses
 
     if not isinstance(kafka_cluster, Cluster):
