@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +18,7 @@ from consumer.dedup import minhash as mh
 from tests.corpus import SHARED
 
 M64 = (1 << 64) - 1
+WORD = re.compile(r"\w+")  # the shingle unit fingerprint.py documents
 
 
 def _fmix64(k: int) -> int:
@@ -37,7 +39,7 @@ def _bytes_hash(data: bytes) -> int:
 def ref_token_hashes(text: str) -> list[int]:
     """The documented hash of each token :func:`fp.shingles` gives, in its order."""
     tokens = fp.shingles(text)
-    words = fp._WORD.findall(text)  # noqa: SLF001 - the reference's own definition
+    words = WORD.findall(text)
     if len(words) >= 3:
         out = []
         for shingle in tokens:
@@ -94,7 +96,7 @@ def test_short_texts_fall_back_to_words_then_to_the_text() -> None:
 def test_astral_word_characters_use_the_full_table() -> None:
     # mathematical bold letters and a CJK Extension B ideograph are \w; an emoji is not
     text = "kurs 𝐀𝐁 steigt 😀 um 𠀀 3,5 prozent 😀😀 heute"
-    assert "𝐀𝐁" in fp._WORD.findall(text)  # noqa: SLF001 - the definition checked against
+    assert "𝐀𝐁" in WORD.findall(text)
     assert_matches_reference(text)
 
 
@@ -104,7 +106,7 @@ def test_word_table_is_re_word_definition() -> None:
     for cp in itertools.chain(range(0x300), rng.integers(0x300, 0x110000, 3000)):
         if 0xD800 <= cp < 0xE000:
             continue
-        assert bool(table[cp]) == bool(fp._WORD.fullmatch(chr(cp))), hex(cp)  # noqa: SLF001
+        assert bool(table[cp]) == bool(WORD.fullmatch(chr(cp))), hex(cp)
 
 
 def test_order_and_repeats() -> None:
