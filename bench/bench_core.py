@@ -38,8 +38,7 @@ import _wire_stream  # noqa: E402
 from bench_features import new_features, old_features  # noqa: E402
 from bench_parse import FIXTURES, seed_like  # noqa: E402
 
-from consumer.dedup import Features  # noqa: E402
-from consumer.dedup import minhash  # noqa: E402
+from consumer.dedup import Features, minhash  # noqa: E402
 from consumer.errors import WirefeedError  # noqa: E402
 from consumer.model import RawRecord, Story  # noqa: E402
 from consumer.parse import parse_record  # noqa: E402

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import itertools
 import random
 import sys
 import time
@@ -111,20 +110,24 @@ def speed(n: int) -> None:
           f"{'new features':>12s} {'ratio':>6s} | {'sig: new':>8s} {'rensa':>7s} "
           f"{'datasketch':>10s}")
     for name, raws in groups.items():
-        stories = [parse_bytes(r) for r in raws]
-        norms = [s.normalized_text for s in stories]
-        bodies = [" ".join(b.text for b in s.body) for s in stories]
-        words = sum(len(fp.shingles(t)) for t in norms) / len(norms) + 2
-        k = len(stories)
-        old = cpu_us(lambda i: old_features(norms[i], bodies[i]), k)
-        new = cpu_us(lambda i: new_features(norms[i], bodies[i]), k)
-        s_new = cpu_us(lambda i: new_signature(norms[i]), k)
-        s_rensa = cpu_us(lambda i: fp.signature(fp.shingles(norms[i])), k)
-        s_ds = cpu_us(lambda i: datasketch_sig(fp.shingles(norms[i])), k, passes=2)
-        print(f"   {name:26s} {k:7d} {words:6.0f} | {old:12.1f} {new:12.1f} {old / new:5.1f}x"
-              f" | {s_new:8.1f} {s_rensa:7.1f} {s_ds:10.1f}")
+        speed_row(name, raws)
     print("   sig: shingles + 128 minima from the normalised text; ratios sig rensa / new "
           "and datasketch / new are the speed-ups of the compiled pass")
+
+
+def speed_row(name: str, raws: list[bytes]) -> None:
+    stories = [parse_bytes(r) for r in raws]
+    norms = [s.normalized_text for s in stories]
+    bodies = [" ".join(b.text for b in s.body) for s in stories]
+    words = sum(len(fp.shingles(t)) for t in norms) / len(norms) + 2
+    k = len(stories)
+    old = cpu_us(lambda i: old_features(norms[i], bodies[i]), k)
+    new = cpu_us(lambda i: new_features(norms[i], bodies[i]), k)
+    s_new = cpu_us(lambda i: new_signature(norms[i]), k)
+    s_rensa = cpu_us(lambda i: fp.signature(fp.shingles(norms[i])), k)
+    s_ds = cpu_us(lambda i: datasketch_sig(fp.shingles(norms[i])), k, passes=2)
+    print(f"   {name:26s} {k:7d} {words:6.0f} | {old:12.1f} {new:12.1f} {old / new:5.1f}x"
+          f" | {s_new:8.1f} {s_rensa:7.1f} {s_ds:10.1f}")
 
 
 def _pairs(max_pairs: int, rng: random.Random) -> list[tuple[str, str, str]]:
