@@ -13,9 +13,10 @@ and times each stage in thread CPU time: ``parse`` (``parse_record``), ``feature
 ``decide+event`` (``process_story``: the decision, the event dict, the state entry),
 ``bytes`` (``orjson.dumps`` of the event, as the worker sends it) and, outside the
 core, ``commit`` (the index add). Best of ``--passes``. The features stage runs the
-way ``features()`` ran on main (Python shingles + rensa: the baseline) and the
-compiled way; ``core`` is parse + features + decide+event + bytes, and the ratio is
-baseline core / compiled core, both measured in this run.
+way ``features()`` ran on main (Python shingles, rensa, regex facts: the baseline),
+with ``SIGNATURE = "rensa"`` (the default: compiled facts) and with ``SIGNATURE =
+"compiled"``; ``core`` is parse + features + decide+event + bytes, and each ratio is
+baseline core / that core, all measured in this run.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 
 import _wire_stream  # noqa: E402
-from bench_features import new_features, old_features  # noqa: E402
+from bench_features import new_features, old_features, rensa_features  # noqa: E402
 from bench_parse import FIXTURES, seed_like  # noqa: E402
 
 from consumer.dedup import Features, minhash  # noqa: E402
@@ -113,25 +114,26 @@ def main() -> None:
     warm_process()
     minhash.warm()
     groups = inputs(args.records)
-    print(f"core µs a story (thread CPU time, best of {args.passes} passes a stage); "
-          "old = features as on main (Python shingles + rensa), new = compiled shingle pass")
-    head = f"{'input':24s} {'n':>5s} {'parse':>7s} {'feat old':>8s} {'feat new':>8s} " \
-           f"{'dec+ev':>7s} {'bytes':>6s} {'core old':>8s} {'core new':>8s} {'ratio':>6s} " \
-           f"{'commit':>7s}"
+    print(f"core µs a story (thread CPU time, best of {args.passes} passes a stage). Features: "
+          "main = as on main (Python shingles, rensa, regex facts: the baseline); rensa = "
+          "SIGNATURE 'rensa', the default (compiled facts); compiled = SIGNATURE 'compiled'")
+    head = f"{'input':24s} {'n':>5s} {'parse':>7s} {'f main':>7s} {'f rensa':>7s} " \
+           f"{'f compl':>7s} {'dec+ev':>7s} {'bytes':>6s} | {'core main':>9s} {'rensa':>14s} " \
+           f"{'compiled':>14s} | {'commit':>7s}"
     print(head)
     for name, raws in groups.items():
-        old = measure(raws, old_features, args.passes)
-        new = measure(raws, new_features, args.passes)
-        shared = min(old["parse"], new["parse"])
-        dec = min(old["decide+event"], new["decide+event"])
-        byt = min(old["bytes"], new["bytes"])
-        core_old = shared + old["features"] + dec + byt
-        core_new = shared + new["features"] + dec + byt
-        print(f"{name:24s} {len(raws):5d} {shared:7.1f} {old['features']:8.1f} "
-              f"{new['features']:8.1f} {dec:7.1f} {byt:6.1f} {core_old:8.1f} {core_new:8.1f} "
-              f"{core_old / core_new:5.2f}x {min(old['commit'], new['commit']):7.1f}")
-    print("parse, dec+ev and bytes do not depend on the features' implementation: the lower "
-          "of the two runs' figures is shown and used in both cores")
+        runs = [measure(raws, fn, args.passes)
+                for fn in (old_features, rensa_features, new_features)]
+        parse, dec, byt, commit = (min(r[k] for r in runs)
+                                   for k in ("parse", "decide+event", "bytes", "commit"))
+        cores = [parse + r["features"] + dec + byt for r in runs]
+        feats = " ".join(f"{r['features']:7.1f}" for r in runs)
+        line = f"{name:24s} {len(raws):5d} {parse:7.1f} {feats} {dec:7.1f} {byt:6.1f} | "
+        line += f"{cores[0]:9.1f} {cores[1]:7.1f} {cores[0] / cores[1]:5.2f}x "
+        line += f"{cores[2]:7.1f} {cores[0] / cores[2]:5.2f}x | {commit:7.1f}"
+        print(line)
+    print("parse, dec+ev, bytes and commit do not depend on the features' implementation: the "
+          "lowest of the three runs' figures is shown and used in every core")
     if args.profile:
         name = next(k for k in groups if k.lower().startswith(args.profile.lower()))
         prof = cProfile.Profile()

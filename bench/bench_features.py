@@ -5,11 +5,12 @@ Run: ``.venv/bin/python bench/bench_features.py [--stories N] [--pairs N] [--ski
 
 1. Speed, µs a story (thread CPU time, best of five passes), on real stories parsed
    by the real parser: seed-like dpa-AFX (German articles) and English wire text
-   (Reuters-21578). Rows: the whole ``features()`` the old way (Python shingles +
-   rensa, the baseline of the ratios) and the new way (the compiled pass of
-   :mod:`consumer.dedup.minhash`); then the signature alone (shingles and 128
-   minima) for each of wirefeed-new, rensa and datasketch (``update_batch``, its
-   fastest call).
+   (Reuters-21578). Columns: the whole ``features()`` as on main (Python shingles,
+   rensa, regex facts: the baseline of the ratios), with ``SIGNATURE = "rensa"``
+   (compiled facts, rensa) and with ``SIGNATURE = "compiled"`` (the compiled passes of
+   :mod:`consumer.dedup.minhash` and :mod:`consumer.dedup.factscan`); then the
+   signature alone (shingles and 128 minima) for each of wirefeed-new, rensa and
+   datasketch (``update_batch``, its fastest call).
 2. Quality: Jaccard estimates against the exact Jaccard of the pipeline's own shingle
    sets (:func:`consumer.dedup.fingerprint.shingles`) on real pairs: the natural
    Reuters near pairs and recurring reports (exact J >= 0.2), update-like pairs
@@ -56,12 +57,20 @@ Sig = npt.NDArray[np.uint16]
 def old_features(norm: str, body: str) -> fp.Features:
     """``features()`` as on main: Python shingles, rensa's MinHash, regex facts."""
     sh = fp.shingles(norm)
+    facts, words = fp.python_facts(body)
+    return fp.Features(fp.fingerprint(norm), fp.signature(sh), len(set(sh)), facts, words)
+
+
+def rensa_features(norm: str, body: str) -> fp.Features:
+    """``features()`` with ``SIGNATURE = "rensa"``: rensa's MinHash, the compiled facts."""
+    sh = fp.shingles(norm)
     facts, words = fp.facts(body)
     return fp.Features(fp.fingerprint(norm), fp.signature(sh), len(set(sh)), facts, words)
 
 
 def new_features(norm: str, body: str) -> fp.Features:
-    """The compiled shingle pass; the fingerprint hashes the same UTF-8 bytes."""
+    """``features()`` with ``SIGNATURE = "compiled"``: shingles, signature and facts compiled;
+    the fingerprint hashes the same UTF-8 bytes."""
     encoded = norm.encode("utf-8")
     sig, count = minhash.minhash(np.frombuffer(encoded, dtype=np.uint8))
     facts, words = fp.facts(body)
@@ -105,9 +114,11 @@ def speed(n: int) -> None:
         ],
     }
     minhash.warm()
-    print("1. features, µs a story (thread CPU time, best of 5; ratio = old / this)")
-    print(f"   {'input':26s} {'stories':>7s} {'words':>6s} | {'old features':>12s} "
-          f"{'new features':>12s} {'ratio':>6s} | {'sig: new':>8s} {'rensa':>7s} "
+    print("1. features, µs a story (thread CPU time, best of 5; ratio = main / this). main: "
+          "Python shingles, rensa, regex facts; rensa: compiled facts (SIGNATURE='rensa', "
+          "the default); compiled: all compiled (SIGNATURE='compiled')")
+    print(f"   {'input':26s} {'stories':>7s} {'words':>6s} | {'main':>7s} {'rensa':>7s} "
+          f"{'ratio':>6s} {'compld':>7s} {'ratio':>6s} | {'sig: new':>8s} {'rensa':>7s} "
           f"{'datasketch':>10s}")
     for name, raws in groups.items():
         speed_row(name, raws)
@@ -122,12 +133,13 @@ def speed_row(name: str, raws: list[bytes]) -> None:
     words = sum(len(fp.shingles(t)) for t in norms) / len(norms) + 2
     k = len(stories)
     old = cpu_us(lambda i: old_features(norms[i], bodies[i]), k)
+    mid = cpu_us(lambda i: rensa_features(norms[i], bodies[i]), k)
     new = cpu_us(lambda i: new_features(norms[i], bodies[i]), k)
     s_new = cpu_us(lambda i: new_signature(norms[i]), k)
     s_rensa = cpu_us(lambda i: fp.signature(fp.shingles(norms[i])), k)
     s_ds = cpu_us(lambda i: datasketch_sig(fp.shingles(norms[i])), k, passes=2)
-    print(f"   {name:26s} {k:7d} {words:6.0f} | {old:12.1f} {new:12.1f} {old / new:5.1f}x"
-          f" | {s_new:8.1f} {s_rensa:7.1f} {s_ds:10.1f}")
+    print(f"   {name:26s} {k:7d} {words:6.0f} | {old:7.1f} {mid:7.1f} {old / mid:5.1f}x "
+          f"{new:7.1f} {old / new:5.1f}x | {s_new:8.1f} {s_rensa:7.1f} {s_ds:10.1f}")
 
 
 def _pairs(max_pairs: int, rng: random.Random) -> list[tuple[str, str, str]]:

@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -131,3 +132,19 @@ def test_any_text_matches_the_reference(text: str) -> None:
                 max_size=40))
 def test_word_soup_matches_the_reference(words: list[str]) -> None:
     assert_matches_reference(" ".join(words))
+
+
+def test_features_switch_changes_only_the_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = _corpus_texts("de_articles.jsonl", 5)
+    for text in texts:
+        body = text  # the facts read the body; any text will do for the comparison
+        rensa_feats = fp.features(text, body)
+        monkeypatch.setattr(fp, "SIGNATURE", "compiled")
+        compiled = fp.features(text, body)
+        monkeypatch.setattr(fp, "SIGNATURE", "rensa")
+        assert compiled.fingerprint == rensa_feats.fingerprint == fp.fingerprint(text)
+        assert compiled.shingle_count == rensa_feats.shingle_count
+        assert compiled.facts.tobytes() == rensa_feats.facts.tobytes()
+        assert compiled.entity_words == rensa_feats.entity_words
+        assert compiled.signature.tolist() == mh.minhash(mh.text_bytes(text))[0].tolist()
+        assert rensa_feats.signature.tolist() == fp.signature(fp.shingles(text)).tolist()
