@@ -8,6 +8,7 @@ import itertools
 import json
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,22 +51,11 @@ def test_beyond_the_bmp_is_handed_back() -> None:
     assert factscan.facts_of("Der DAX steigt, sagte Müller".encode()) is not None
 
 
+@pytest.mark.parametrize("alphabet", sorted(ALPHABETS))
 @settings(max_examples=400, deadline=None)
-@given(texts(ALPHABETS["ascii"]))
-def test_ascii(text: str) -> None:
-    assert_same(text)
-
-
-@settings(max_examples=400, deadline=None)
-@given(texts(ALPHABETS["latin1"]))
-def test_latin1(text: str) -> None:
-    assert_same(text)
-
-
-@settings(max_examples=400, deadline=None)
-@given(texts(ALPHABETS["beyond latin1"]))
-def test_beyond_latin1(text: str) -> None:
-    assert_same(text)
+@given(data=st.data())
+def test_generated_texts(alphabet: str, data: st.DataObject) -> None:
+    assert_same(data.draw(texts(ALPHABETS[alphabet])))
 
 
 @settings(max_examples=200, deadline=None)
