@@ -1,7 +1,7 @@
 """The dedup quality bench's decisions with each MinHash, side by side in one run.
 
 Run: ``.venv/bin/python bench/bench_signature_ab.py [--bench bench/bench_dedup_quality.py]``
-(twice the quality bench's time).
+(the quality bench's time: both runs at once, a core each).
 
 Runs the quality bench (unchanged, its own streams and labels) once with
 ``fingerprint.SIGNATURE = "rensa"`` (what stored changelog entries hold) and once with
@@ -30,18 +30,26 @@ runpy.run_path({bench!r}, run_name="__main__")
 """
 
 
-def report(bench: Path, kind: str) -> list[str]:
+def start(bench: Path, kind: str) -> subprocess.Popen[str]:
     code = _RUN.format(root=str(ROOT), kind=kind, bench=str(bench))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=ROOT)
-    return out.stdout.splitlines()
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+
+
+def report(proc: subprocess.Popen[str]) -> list[str]:
+    out, _ = proc.communicate()
+    if proc.returncode:
+        raise SystemExit(f"the quality bench failed ({proc.returncode})")
+    return out.splitlines()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bench", type=Path, default=ROOT / "bench" / "bench_dedup_quality.py")
     args = ap.parse_args()
-    runs = {kind: report(args.bench.resolve(), kind) for kind in ("rensa", "compiled")}
+    # both at once, one a core: the bench is single-threaded and the two runs share nothing
+    procs = {kind: start(args.bench.resolve(), kind) for kind in ("rensa", "compiled")}
+    runs = {kind: report(proc) for kind, proc in procs.items()}
     print(f"{args.bench.name}: each line with SIGNATURE='rensa', then 'compiled' where it "
           "differs (*)")
     for old, new in itertools.zip_longest(runs["rensa"], runs["compiled"], fillvalue=""):
