@@ -37,23 +37,27 @@ class ChangelogFollower:
     the index can be rebuilt in one vectorised pass rather than entry by entry.
     One restore runs at a time: a restore stops the live following, reads up to
     the end offsets captured for *it*, loads, and only then follows again and
-    reports :attr:`restored`. A restore that fails or is cancelled leaves the
+    reports :attr:`restored`, unless another restore was asked for or the state
+    was invalidated meanwhile. A restore that fails or is cancelled leaves the
     follower not restored and not following, until the next restore succeeds.
     """
 
     def __init__(
         self, topic: str, load: Load, apply: Apply, metrics: Metrics,
-        kafka_kwargs: dict[str, Any],
+        kafka_kwargs: dict[str, Any], consumer: AIOKafkaConsumer | None = None,
     ) -> None:
+        """``consumer`` replaces the one :meth:`start` would create (tests pass a fake)."""
         self._topic = topic
         self._load = load
         self._apply = apply
         self._metrics = metrics
         self._kwargs = kafka_kwargs
+        self._given = consumer
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._restored = False
+        self._generation = 0  # bumped by invalidate(): a restore that began before is stale
         self._log = log.get("wirefeed.changelog")
         self.applied = 0
         self.last_restore_seconds = 0.0
@@ -65,12 +69,13 @@ class ChangelogFollower:
 
     def invalidate(self) -> None:
         """The caller's state no longer matches the changelog (it applied writes that were
-        aborted): not restored until the next :meth:`restore`."""
+        aborted): not restored until a restore that starts after this call has ended."""
         self._restored = False
+        self._generation += 1
 
     async def start(self) -> None:
         """Connect and assign every partition of the changelog; :meth:`restore` next."""
-        consumer = AIOKafkaConsumer(
+        consumer = self._given or AIOKafkaConsumer(
             group_id=None, enable_auto_commit=False, isolation_level="read_committed",
             auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024,
             **self._kwargs,
@@ -90,8 +95,9 @@ class ChangelogFollower:
 
     async def restore(self) -> float:
         """Rebuild the state from the changelog, then follow it; returns the seconds it took."""
+        self.invalidate()  # whatever restore runs now ends stale: this one is wanted
         async with self._lock:
-            self._restored = False
+            generation = self._generation
             await self._stop_following()
             consumer = self._consumer
             assert consumer is not None
@@ -112,7 +118,7 @@ class ChangelogFollower:
             self.last_restore_seconds = took
             self._metrics.state_restore_duration.set(took)
             self._task = asyncio.create_task(self._follow(), name="changelog-follower")
-            self._restored = True
+            self._restored = generation == self._generation
             self._log.info("state_restored", topic=self._topic, seconds=round(took, 3),
                            records=len(buffer))
             return took

@@ -14,6 +14,8 @@ from __future__ import annotations
 import collections
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
+
 from consumer.changelog import Change, ChangelogFollower
 from consumer.dedup import Index
 from consumer.metrics import Metrics
@@ -21,6 +23,10 @@ from consumer.metrics import Metrics
 # Own changelog writes remembered until the follower reads them back; past this many
 # keys the memo is dropped, which only means re-applying, as without it.
 OWN_WRITES_MAX = 200_000
+
+
+class StaleStateError(Exception):
+    """A restore ended, but the index no longer matches the changelog (restore again)."""
 
 
 class StateStore:
@@ -78,9 +84,11 @@ class StateStore:
         self._metrics.state_entries.set(len(self.index))
 
     # --- the changelog ------------------------------------------------------
-    async def connect(self, topic: str, kafka: dict[str, Any]) -> None:
-        """Attach to the changelog topic (no restore yet)."""
-        follower = ChangelogFollower(topic, self.load, self.apply, self._metrics, kafka)
+    async def connect(self, topic: str, kafka: dict[str, Any],
+                      consumer: AIOKafkaConsumer | None = None) -> None:
+        """Attach to the changelog topic (no restore yet); ``consumer``: see the follower."""
+        follower = ChangelogFollower(topic, self.load, self.apply, self._metrics, kafka,
+                                     consumer)
         try:
             await follower.start()
         except BaseException:
@@ -100,9 +108,13 @@ class StateStore:
             self._follower.invalidate()
 
     async def restore(self) -> float:
-        """Rebuild the index from the changelog; raises if it fails (the index stays stale)."""
+        """Rebuild the index from the changelog; raises if it fails, or if the index was
+        invalidated again meanwhile (it stays stale either way)."""
         assert self._follower is not None, "connect() first"
-        return await self._follower.restore()
+        took = await self._follower.restore()
+        if not self._follower.restored:
+            raise StaleStateError("the dedup state was invalidated during its restore")
+        return took
 
     async def close(self) -> None:
         if self._follower is not None:
