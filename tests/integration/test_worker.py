@@ -297,3 +297,57 @@ async def test_broker_probe_asks_for_the_brokers_only(
     never_bootstrapped = AIOKafkaClient(bootstrap_servers=bootstrap)  # knows no broker
     with pytest.raises(KafkaConnectionError):
         await ask_brokers(never_bootstrapped)
+
+
+async def test_a_failed_restore_after_an_abort_decides_nothing_until_one_succeeds(
+    kafka: KafkaHelper, unique_name: Callable[[str], str], shared_dir: Path
+) -> None:
+    """A commit fails after its record was decided (its entry is in the index), then the
+    restore that must drop that entry fails twice. The worker stays not ready and decides
+    nothing until a restore succeeds; the record then is a new story, not a duplicate of
+    its own aborted event."""
+    from aiokafka.errors import KafkaConnectionError
+
+    topics = await make_topics(kafka, unique_name)
+    settings = topics.settings(kafka.bootstrap, unique_name("g"))
+    async with InProcessWorker(settings) as w:
+        worker = w.worker
+        commits = worker.commits
+        assert commits is not None
+        commit_due, restore = commits.commit_due, worker.state.restore
+        failed = asyncio.Event()
+        restores = 0
+
+        async def failing_commit_due(*args: Any, **kwargs: Any) -> bool:
+            if commits.pending() and not failed.is_set():
+                failed.set()
+                raise KafkaConnectionError("injected: the commit failed")
+            return await commit_due(*args, **kwargs)
+
+        async def failing_restore() -> float:
+            nonlocal restores
+            restores += 1
+            if restores <= 2:
+                raise KafkaConnectionError("injected: the restore failed")
+            return await restore()
+
+        commits.commit_due = failing_commit_due  # type: ignore[method-assign]
+        worker.state.restore = failing_restore  # type: ignore[method-assign]
+        await kafka.produce(topics.input, [_seed(shared_dir)])
+        await asyncio.wait_for(failed.wait(), 30)
+        consumed = "wirefeed_records_consumed_total"
+        not_ready: set[str] = set()
+        while restores < 3:  # bounded by the backoff: about 0.5 + 1 + 2 s
+            ok, why = worker.readiness()
+            if not ok:
+                not_ready.add(why)
+            assert w.counter(consumed, topic=topics.input) == 1, "decided on a stale index"
+            await asyncio.sleep(0.02)
+        out = await kafka.consume_all(topics.output, expected=1)
+        await w.wait_ready()
+        dups = await kafka.consume_all(topics.duplicates, idle_s=1.0)
+        assert w.counter(consumed, topic=topics.input) == 2
+    assert not_ready
+    assert [orjson.loads(r.value)["event_type"] for r in out] == ["story.created"]
+    assert _headers(out[0])["wirefeed-source-offset"] == b"0"
+    assert dups == []
