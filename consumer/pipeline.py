@@ -44,8 +44,8 @@ class Outcome:
 
 
 def _default_parser(record: RawRecord) -> Story:
-    # imported by name at call time: the parser lands in its own issue, and
-    # importing it lazily keeps ``wirefeed --help`` cheap
+    # imported by name at call time: importing the parser lazily keeps
+    # ``wirefeed --help`` cheap
     parse: Parser = importlib.import_module("consumer.parse").parse_record
     return parse(record)
 
