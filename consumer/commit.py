@@ -367,6 +367,7 @@ class OffsetCommits(CommitPolicy):
         self._producer = producer
         self._in_flight: asyncio.Task[None] | None = None
         self._in_flight_records = 0
+        self._in_flight_sends: list[SendFuture] = []
         self._in_flight_since: float | None = None
 
     async def begin(self, batch: Batch, first_ts_ms: int | None) -> AIOKafkaProducer:
@@ -398,6 +399,7 @@ class OffsetCommits(CommitPolicy):
             offsets[b.tp] = OffsetAndMetadata(b.next_offset, "")
         done = [b.take() for b in due]
         self._in_flight_records = sum(len(d.timestamps) for d in done)
+        self._in_flight_sends = futures
         self._in_flight_since = time.monotonic()
         self._in_flight = asyncio.create_task(self._commit_offsets(futures, offsets, done),
                                               name="offset-commit")
@@ -415,6 +417,7 @@ class OffsetCommits(CommitPolicy):
     def _take(self) -> asyncio.Task[None] | None:
         task, self._in_flight = self._in_flight, None
         self._in_flight_records = 0
+        self._in_flight_sends = []
         self._in_flight_since = None
         return task
 
@@ -437,13 +440,16 @@ class OffsetCommits(CommitPolicy):
         return self._commit_started or (self._in_flight_since if running else None)
 
     async def abort(self, tps: Iterable[TopicPartition] | None = None) -> int:
+        sends, dropped = self._in_flight_sends, self._in_flight_records
         task = self._take()
-        dropped = 0
-        if task is not None:  # its offsets may be lost: the rewind repeats them
+        if task is None:
+            dropped = 0
+        else:  # its offsets may be lost: the rewind repeats them
+            discard_sends(sends)
             task.cancel()
             await asyncio.wait([task])
-            if not task.cancelled() and task.exception() is not None:
-                dropped += 1  # retrieved; the caller already knows of the failure
+            if not task.cancelled():
+                task.exception()  # retrieved: the caller already knows of the failure
         batches = list(self.batches.values()) if tps is None else [
             self.batches[tp] for tp in tps if tp in self.batches]
         for b in batches:
