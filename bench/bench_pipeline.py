@@ -14,7 +14,7 @@ machine move with whatever else is running:
 2. baseline B: the same passthrough with confluent-kafka (librdkafka);
 3. the real Worker, both guarantees: committed records/s and the ratio to A;
    plus the same Worker with parse+dedup replaced by replayed outcomes
-   ("shell only"), which isolates what worker.py itself costs per record;
+   ("shell only"), which isolates what the worker's shell itself costs per record;
 4. added latency at fixed offered loads, both guarantees (``wirefeed run``
    subprocess, receive time at a read_committed consumer - input CreateTime),
    each after the same steps through baseline A as a subprocess
