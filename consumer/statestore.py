@@ -25,7 +25,7 @@ from consumer.metrics import Metrics
 OWN_WRITES_MAX = 200_000
 
 
-class StaleStateError(Exception):
+class StaleStateError(RuntimeError):
     """A restore ended, but the index no longer matches the changelog (restore again)."""
 
 
