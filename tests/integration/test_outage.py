@@ -119,16 +119,17 @@ async def _inputs(kafka: KafkaHelper, topic: str, expected: int) -> set[Offset]:
     return {(r.partition, r.offset) for r in await kafka.consume_all(topic, expected=expected)}
 
 
-async def _until_leaderless(bootstrap: str, topic: str, partition: int,
-                            timeout: float = 30) -> float:
-    """Seconds until the controller took ``partition``'s leadership away."""
+async def _until_node_gone(bootstrap: str, topic: str, partition: int,
+                           timeout: float = 30) -> float:
+    """Seconds until the controller took the victim out of ``partition``: its leader
+    with one replica, out of the in-sync replicas with three."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        states = await partition_states(bootstrap, topic)
-        if states[partition].leader == -1:
+        state = (await partition_states(bootstrap, topic))[partition]
+        if state.leader != VICTIM and VICTIM not in state.isr:
             return time.monotonic() - started
         await asyncio.sleep(0.5)
-    raise AssertionError(f"{topic}:{partition} still has a leader after {timeout}s")
+    raise AssertionError(f"{topic}:{partition} still served by node {VICTIM} after {timeout}s")
 
 
 async def _watch_ready(worker: WorkerProcess, until: asyncio.Event) -> list[tuple[float, int]]:
@@ -170,8 +171,7 @@ async def _outage(
         stopped = time.monotonic()
         watching = asyncio.Event()
         watcher = asyncio.create_task(_watch_ready(worker, watching))
-        if replicas == 1:
-            await _until_leaderless(kafka.bootstrap, topics.output, 0)
+        await _until_node_gone(kafka.bootstrap, topics.output, 0)
         await asyncio.sleep(max(0.0, outage_s - (time.monotonic() - stopped)))
         watching.set()
         statuses = await watcher
@@ -208,3 +208,14 @@ async def test_rf1_leaders_of_output_duplicates_dead_letters_and_state_killed(
     """Old main: records whose event went to a leaderless partition lost; their
     changelog entries committed without the event, or events without their entry."""
     await _outage(cluster, unique_name, tmp_path)
+
+
+async def test_rf3_in_sync_replicas_below_minimum_past_the_timeouts(
+    cluster: Cluster, unique_name: Callable[[str], str], tmp_path: Path,
+) -> None:
+    """Replication factor 3 with min.insync.replicas 3 on the output topics and the
+    changelog: one node down leaves every partition a leader but too few in-sync
+    replicas, so every produce is refused (NOT_ENOUGH_REPLICAS) for longer than the
+    producer's timeout; the worker must neither commit without its sends nor report
+    ready while stuck, and must finish once the node is back."""
+    await _outage(cluster, unique_name, tmp_path, replicas=3, min_isr=3)
