@@ -256,11 +256,13 @@ async def test_restart_storm_overlapping_restores(
     values = reuters_wire(3000, start=7000)
     rng = random.Random(20261202)
     workers = [WorkerProcess(env, tmp_path / f"w{i}.log").start() for i in range(2)]
-    feeder = asyncio.create_task(_stream(kafka, topics.input, values, seconds=24))
+    feeder = asyncio.create_task(_stream(kafka, topics.input, values, seconds=30))
     try:
-        await workers[0].wait_ready()
-        for _ in range(10):
-            await asyncio.sleep(rng.uniform(0.7, 2.5))
+        for worker in workers:
+            await worker.wait_ready()
+        await asyncio.sleep(6)  # a changelog to restore: the storm's restores take a while
+        for _ in range(8):
+            await asyncio.sleep(rng.uniform(0.5, 4.0))
             i = rng.randrange(2)
             workers[i].kill()
             workers[i] = WorkerProcess(env, tmp_path / f"w{i}.log").start()

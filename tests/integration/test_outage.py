@@ -144,9 +144,10 @@ async def _watch_ready(worker: WorkerProcess, until: asyncio.Event) -> list[tupl
 
 async def _outage(
     cluster: Cluster, name: Callable[[str], str], tmp_path: Path, *,
-    replicas: int = 1, min_isr: int = 1,
+    replicas: int = 1, min_isr: int = 1, kill: bool = True,
 ) -> None:
-    """Stream, kill the victim node past the producer timeout, bring it back, audit."""
+    """Stream, stop the victim node, keep it away for longer than the producer's timeout
+    from when the controller took its partitions away, bring it back, audit."""
     kafka = KafkaHelper(cluster.bootstrap_servers)
     victim: Node = cluster.node(VICTIM)
     worker: WorkerProcess | None = None
@@ -161,18 +162,18 @@ async def _outage(
         env = topics.env(kafka.bootstrap, group, session_timeout_ms="6000",
                          max_record_bytes=MAX_RECORD_BYTES, progress_timeout_s="10", **extra)
         records = _records()
-        outage_s = SESSION_S + timeout_s + 12
+        outage_s = timeout_s + 8  # counted from when the victim lost its partitions
         worker = WorkerProcess(env, tmp_path / "worker.log").start()
         await worker.wait_ready()
         feeder = asyncio.create_task(_stream(kafka, topics.input, records,
-                                             seconds=outage_s + 15))
-        await asyncio.sleep(5)
-        await asyncio.to_thread(cluster.stop_node, victim, kill=True)
-        stopped = time.monotonic()
+                                             seconds=outage_s + (SESSION_S if kill else 0) + 12))
+        await asyncio.sleep(4)
+        await asyncio.to_thread(cluster.stop_node, victim, kill=kill)
         watching = asyncio.Event()
         watcher = asyncio.create_task(_watch_ready(worker, watching))
         await _until_node_gone(kafka.bootstrap, topics.output, 0)
-        await asyncio.sleep(max(0.0, outage_s - (time.monotonic() - stopped)))
+        gone = time.monotonic()
+        await asyncio.sleep(outage_s)
         watching.set()
         statuses = await watcher
         await asyncio.to_thread(cluster.start_node, victim)
@@ -188,7 +189,7 @@ async def _outage(
         assert found.kinds["dead_letter"] > 0
         assert found.kinds["story.duplicate"] > 0
         # stuck on a partition without a leader past the producer's timeout is not ready
-        late = [status for at, status in statuses if at - stopped > SESSION_S + timeout_s + 5]
+        late = [status for at, status in statuses if at - gone > timeout_s + 4]
         assert late, statuses
         assert 200 not in late, f"/readyz while stuck: {late}"
     finally:
@@ -214,8 +215,9 @@ async def test_rf3_in_sync_replicas_below_minimum_past_the_timeouts(
     cluster: Cluster, unique_name: Callable[[str], str], tmp_path: Path,
 ) -> None:
     """Replication factor 3 with min.insync.replicas 3 on the output topics and the
-    changelog: one node down leaves every partition a leader but too few in-sync
-    replicas, so every produce is refused (NOT_ENOUGH_REPLICAS) for longer than the
-    producer's timeout; the worker must neither commit without its sends nor report
-    ready while stuck, and must finish once the node is back."""
-    await _outage(cluster, unique_name, tmp_path, replicas=3, min_isr=3)
+    changelog, one node stopped as for maintenance (SIGTERM, controlled shutdown): that
+    leaves every partition a leader but too few in-sync replicas, so every produce is
+    refused (NOT_ENOUGH_REPLICAS) for longer than the producer's timeout; the worker
+    must neither commit without its sends nor report ready while stuck, and must
+    finish once the node is back."""
+    await _outage(cluster, unique_name, tmp_path, replicas=3, min_isr=3, kill=False)
