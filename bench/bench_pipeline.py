@@ -97,7 +97,7 @@ def _stage(stack: list[tuple[str, str]]) -> str:
             return "changelog follower"
         if p.endswith("selectors.py") and func.endswith("select"):
             return "idle (select)"
-        if p.endswith("consumer/worker.py"):
+        if p.endswith(_SHELL):
             fallback = "worker shell (incl. orjson, RawRecord)"
         elif p.endswith("consumer/pipeline.py") and fallback.startswith("event"):
             fallback = "pipeline glue"
@@ -117,6 +117,11 @@ def pyinstrument_stacks(session: Any) -> list[tuple[list[tuple[str, str]], float
         else:
             out.append((here, frame.time))
     return out
+
+
+# the worker's shell: the loop, processing, routing, commit policies, state owner, health
+_SHELL = tuple(f"consumer/{m}.py" for m in ("worker", "processing", "routing", "commit",
+                                             "statestore", "health"))
 
 
 def fold_profile(stacks: list[tuple[list[tuple[str, str]], float]]) -> dict[str, float]:

@@ -76,6 +76,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("log_level", "info", "debug, info, warning or error.",
            ("debug", "info", "warning", "error")),
     Option("shutdown_timeout_s", 20.0, "SIGTERM/SIGINT: exit within this many seconds."),
+    Option("progress_timeout_s", 60.0,
+           "Not ready when a commit or the processing loop made no progress for this long "
+           "(default: the transaction timeout)."),
     Option("transactional_id_prefix", "",
            "Prefix of the per-partition transactional ids; defaults to the group id."),
     Option("security_protocol", "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
@@ -117,6 +120,7 @@ class Settings:
     metrics_port: int
     log_level: str
     shutdown_timeout_s: float
+    progress_timeout_s: float
     transactional_id_prefix: str
     security_protocol: SecurityProtocol
     sasl_mechanism: SaslMechanism
@@ -252,6 +256,8 @@ def _validate(s: Settings) -> None:
         fail("retention_hours", "must be positive")
     if s.shutdown_timeout_s <= 0:
         fail("shutdown_timeout_s", "must be positive")
+    if s.progress_timeout_s <= 0:
+        fail("progress_timeout_s", "must be positive")
     if s.security_protocol.startswith("SASL") and not (s.sasl_username and s.sasl_password):
         fail("sasl_username", f"{s.security_protocol} needs a user name and a password "
              f"({ENV_PREFIX}SASL_USERNAME / {ENV_PREFIX}SASL_PASSWORD)")

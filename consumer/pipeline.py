@@ -17,7 +17,7 @@ import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from consumer.dedup import Change, Decision, Features, Index, StateEntry, decide, features
 from consumer.dedup.decide import story_flags
@@ -44,8 +44,8 @@ class Outcome:
 
 
 def _default_parser(record: RawRecord) -> Story:
-    # imported by name at call time: the parser lands in its own issue, and
-    # importing it lazily keeps ``wirefeed --help`` cheap
+    # imported by name at call time: importing the parser lazily keeps
+    # ``wirefeed --help`` cheap
     parse: Parser = importlib.import_module("consumer.parse").parse_record
     return parse(record)
 
@@ -114,19 +114,41 @@ def prepare(record: RawRecord, parser: Parser | None = None) -> Prepared:
     return Prepared(story, feats, parse_s=parse_s)
 
 
+class IndexOwner(Protocol):
+    """Whoever owns the dedup index (the worker's state store replaces it on a restore)."""
+
+    @property
+    def index(self) -> Index: ...
+
+
+@dataclass(slots=True)
+class _Held:
+    index: Index
+
+
 class Pipeline:
-    """Parse + decide + build the event, against one dedup index."""
+    """Parse + decide + build the event, against one dedup index.
+
+    ``state`` owns the index when something else may replace it (a restore);
+    otherwise the pipeline holds ``index`` itself.
+    """
 
     def __init__(
         self,
         index: Index | None = None,
         *,
+        state: IndexOwner | None = None,
         parser: Parser | None = None,
         window_ms: int = DEFAULT_WINDOW_MS,
         max_entries: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
-        self.index = index or Index(window_ms=window_ms, max_entries=max_entries)
+        self._state: IndexOwner = state or _Held(
+            index or Index(window_ms=window_ms, max_entries=max_entries))
         self.parser: Parser = parser or _default_parser
+
+    @property
+    def index(self) -> Index:
+        return self._state.index
 
     def process(self, record: RawRecord) -> Outcome:
         """Decide one record. Never raises for bad input: it becomes a dead letter."""
