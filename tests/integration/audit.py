@@ -5,7 +5,9 @@
 2. no committed event whose ``duplicate_of`` or ``supersedes`` names an event that
    was never committed (a decision taken on an index holding aborted entries);
 3. the dedup state (the committed changelog) holds an entry for every committed
-   story version, and no entry for an event that never committed.
+   story version, and no entry for an event that never committed. A story whose
+   event time is already outside the dedup window when it arrives is rightly not
+   held: a test whose stream mixes years sets a window that holds them all.
 
 The problems are collected, not asserted one by one, so that one failing run
 names every kind of damage it found (a lost offset and missing state often

@@ -45,6 +45,9 @@ SESSION_S = 9.0
 # Reuters stories above this size become dead letters (too_large): a real reason on
 # real records, about one in ten, so that the dead-letter partition has traffic
 MAX_RECORD_BYTES = "1400"
+RETENTION_HOURS = str(200 * 365 * 24)
+# a restarted node replays its logs and rejoins the quorum: slow on a loaded machine
+RESTART_TIMEOUT_S = 240
 
 
 def _producer_timeout() -> tuple[float, dict[str, str]]:
@@ -59,7 +62,7 @@ def _producer_timeout() -> tuple[float, dict[str, str]]:
 @pytest.fixture(scope="module")
 async def cluster() -> AsyncIterator[Cluster]:
     three = Cluster(nodes=3)
-    await asyncio.to_thread(three.start)
+    await asyncio.to_thread(three.start, RESTART_TIMEOUT_S)
     try:
         yield three
     finally:
@@ -159,8 +162,12 @@ async def _outage(
         timeout_s, extra = _producer_timeout()
         group = name("g")
         # progress_timeout_s: the readiness bound of issue 24 item 5, where the worker has it
+        # retention_hours: the stream mixes 1987 Reuters copy, today's German stories and
+        # agency samples of other years; a window that holds all of them means every
+        # committed story must have its changelog entry (else old ones are rightly not held)
         env = topics.env(kafka.bootstrap, group, session_timeout_ms="6000",
-                         max_record_bytes=MAX_RECORD_BYTES, progress_timeout_s="10", **extra)
+                         max_record_bytes=MAX_RECORD_BYTES, progress_timeout_s="10",
+                         retention_hours=RETENTION_HOURS, **extra)
         records = _records()
         outage_s = timeout_s + 8  # counted from when the victim lost its partitions
         worker = WorkerProcess(env, tmp_path / "worker.log").start()
@@ -177,7 +184,7 @@ async def _outage(
         watching.set()
         statuses = await watcher
         await asyncio.to_thread(cluster.start_node, victim)
-        await asyncio.to_thread(cluster.wait_ready)
+        await asyncio.to_thread(cluster.wait_ready, RESTART_TIMEOUT_S)
         await feeder
         assert worker.proc is not None
         assert worker.proc.poll() is None, worker.tail()
@@ -200,7 +207,7 @@ async def _outage(
         await kafka.close()
         if not victim.running:
             await asyncio.to_thread(cluster.start_node, victim)
-            await asyncio.to_thread(cluster.wait_ready)
+            await asyncio.to_thread(cluster.wait_ready, RESTART_TIMEOUT_S)
 
 
 async def test_rf1_leaders_of_output_duplicates_dead_letters_and_state_killed(
