@@ -355,6 +355,13 @@ class Cluster:
                 proc.wait(10)
         node.proc = None
 
+    def node(self, node_id: int) -> Node:
+        """The member with Kafka node id ``node_id`` (what metadata calls a leader)."""
+        for node in self.members:
+            if node.node_id == node_id:
+                return node
+        raise KeyError(f"no node {node_id} in this cluster")
+
     def restart_node(self, node: Node, timeout: float = 90.0) -> None:
         self.stop_node(node)
         self.start_node(node)
@@ -414,6 +421,53 @@ def _answers_metadata(bootstrap: str, expected_brokers: int) -> bool:
         return asyncio.run(asyncio.wait_for(probe(), 5))
     except Exception:
         return False
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    """Who serves one partition: its leader (-1 while it has none), replicas and ISR."""
+
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+async def partition_states(bootstrap: str, topic: str,
+                           timeout: float = 15.0) -> dict[int, PartitionState]:
+    """Each partition of ``topic`` -> its leader, replicas and in-sync replicas, as the
+    cluster's metadata has them now: outage tests stop the node that leads a given
+    partition, and check that the partition really lost its leader (or its ISR).
+
+    The admin client asks whichever node it likes best, which may be the one just
+    stopped: an unreachable node is retried (on another) until ``timeout``.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        try:
+            await admin.start()
+            (desc,) = await admin.describe_topics([topic])
+            break
+        except (KafkaError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+        finally:
+            await admin.close()
+    if desc.get("error_code", 0) not in (0, 5):  # 5: LEADER_NOT_AVAILABLE, still listed
+        raise BrokerError(f"no metadata for {topic!r}: error {desc['error_code']}")
+    return {
+        p["partition"]: PartitionState(int(p["leader"]), tuple(p["replicas"]), tuple(p["isr"]))
+        for p in desc["partitions"]
+    }
+
+
+async def partition_leaders(bootstrap: str, topic: str) -> dict[int, int]:
+    """Each partition of ``topic`` -> the node id of its leader, -1 while it has none."""
+    return {p: s.leader for p, s in (await partition_states(bootstrap, topic)).items()}
 
 
 # "[2026-11-27T01:15:17.046+0000] GC(47) Pause Young (Normal) (G1 Evacuation Pause)
