@@ -303,6 +303,10 @@ class ParsePool:
             self.close()
             raise
 
+    def transports(self) -> list[asyncio.SubprocessTransport]:
+        """The running processes, in start order: their pids and, once ended, exit codes."""
+        return [c.transport for c in self._children if c.transport is not None]
+
     def close(self) -> None:
         """Kill the processes now (a broken pool, a failed start)."""
         for child in self._children:
