@@ -384,9 +384,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from consumer.devtools.broker import running_cluster
 
     started = time.perf_counter()
-    # Kafka's own heap and collector (kafka-run-class.sh): under two quick latency
-    # passes the test broker's serial collector paused it 56 times, up to 38 ms and
-    # 822 ms in all; G1 34 times, up to 21 ms, 438 ms in all. The steps report any
+    # Kafka's own heap and collector (kafka-run-class.sh), whose pauses are shorter than
+    # the test broker's serial collector's (bench/ROUNDS.md): the steps report any
     # broker pause as wirefeed's added latency
     with running_cluster(1, production_jvm=True) as cluster:
         bootstrap = cluster.bootstrap_servers

@@ -10,8 +10,8 @@ Why these features:
   figure changes three shingles instead of vanishing into a "<num>" placeholder.
   3-grams (not 5) keep a one-word typo fix from moving a short story below the
   near threshold.
-* The **signature** is a 128-permutation MinHash from rensa (Rust, ~7 µs a story,
-  measured in ``bench/bench_dedup_scale.py``), truncated to the low 16 bits per
+* The **signature** is a 128-permutation MinHash from rensa (Rust, microseconds a
+  story, ``bench/bench_dedup_scale.py`` measures it), truncated to the low 16 bits per
   permutation ("b-bit MinHash", Li & König 2010): 256 bytes instead of 512, and
   the Jaccard estimate only gains a 2^-16 collision bias, corrected in
   :func:`jaccard`. rensa's own LSH cannot be rebuilt from stored digests (its

@@ -44,9 +44,9 @@ CACHE_DIR = Path(os.environ.get("WIREFEED_KAFKA_CACHE", REPO_ROOT / ".cache" / "
 DEFAULT_HEAP = os.environ.get("WIREFEED_KAFKA_HEAP", "-Xms128m -Xmx768m")
 # Tests run up to three brokers beside the suite: the serial collector keeps each small.
 SMALL_GC = "-XX:+UseSerialGC"
-# What Kafka's own start script (kafka-run-class.sh) runs a broker with, heap included.
-# Under load the serial collector stopped the broker up to 38 ms at a time (G1: 21 ms),
-# most of a 20 ms latency budget: benchmarks run what production runs.
+# What Kafka's own start script (kafka-run-class.sh) runs a broker with, heap included:
+# benchmarks run what production runs, whose collector pauses are shorter than the serial
+# one's under load (bench/ROUNDS.md).
 KAFKA_HEAP = "-Xms1g -Xmx1g"
 KAFKA_GC = ("-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 "
             "-XX:+ExplicitGCInvokesConcurrent")
