@@ -138,7 +138,8 @@ class BandTable:
     def nbytes(self) -> int:
         return int(self.cells.nbytes)
 
-    def _bucket(self, h: U64) -> Slots:
+    def homes(self, h: U64) -> Slots:
+        """The home buckets of hashes."""
         out: Slots = ((h * np.uint64(self.nb)) >> np.uint64(31)).astype(np.intp)
         return out
 
@@ -189,7 +190,7 @@ class BandTable:
         # inserting in bucket order, a cell goes to the first empty cell at or after its
         # home bucket: in entry-cell numbering (15 a bucket), pos[i] = max(home[i] * 15,
         # pos[i-1] + 1)
-        home = table._bucket(h)
+        home = table.homes(h)
         del h
         step = np.arange(home.size, dtype=np.intp)
         pos = home * ENTRY_CELLS - step
