@@ -128,8 +128,8 @@ def main() -> None:
 
 def fill(log: list[tuple[str, bytes | None]]) -> None:
     """A fresh index filled one add() at a time, as a worker fills it after a cold start:
-    the slowest single add is a stall of the worker's event loop (growing the band table
-    in one go took 1.2 s at 220k held; it now moves stories a few per add)."""
+    the slowest single add is a stall of the worker's event loop (a band table resize
+    included, which moves stories a few per add)."""
     index = Index(max_entries=len(log) + 10)
     slowest, at, total = 0.0, 0, 0.0
     for i, (_, value) in enumerate(log):

@@ -10,12 +10,12 @@ Why these features:
   figure changes three shingles instead of vanishing into a "<num>" placeholder.
   3-grams (not 5) keep a one-word typo fix from moving a short story below the
   near threshold.
-* The **signature** is a 128-permutation MinHash from rensa (Rust, ~7 µs a story,
-  measured in ``bench/bench_dedup_scale.py``), truncated to the low 16 bits per
+* The **signature** is a 128-permutation MinHash from rensa (Rust, microseconds a
+  story, ``bench/bench_dedup_scale.py`` measures it), truncated to the low 16 bits per
   permutation ("b-bit MinHash", Li & König 2010): 256 bytes instead of 512, and
   the Jaccard estimate only gains a 2^-16 collision bias, corrected in
   :func:`jaccard`. rensa's own LSH cannot be rebuilt from stored digests (its
-  pickle format is private), so banding lives in :mod:`consumer.dedup.index`.
+  pickle format is private), so banding lives in :mod:`consumer.dedup.bandtable`.
 * **Facts** are the things a boilerplate agency report changes while keeping
   most words: numbers and capitalised tokens (names, places, companies). Plain
   shingle Jaccard calls two market reports with other figures near-duplicates;
@@ -51,7 +51,7 @@ _U32 = next(code for code in "IL" if array(code).itemsize == 4)  # array typecod
 _LATIN1_WORD = "0-9A-Z_a-z\xaa\xb2\xb3\xb5\xb9\xba\xbc-\xbe\xc0-\xd6\xd8-\xf6\xf8-\xff"
 # bytes.translate tables for Latin-1 bytes: word characters kept, every other byte a space;
 # digits kept, every other byte a space (the caller deletes "." and ",")
-_LATIN1_WORD_BYTES = bytes(b if re.match(f"[{_LATIN1_WORD}]", chr(b)) else 0x20 for b in range(256))
+LATIN1_WORD_BYTES = bytes(b if re.match(f"[{_LATIN1_WORD}]", chr(b)) else 0x20 for b in range(256))
 _DIGIT_BYTES = bytes(b if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _CHAR_REF = re.compile(rb"&#([0-9]+);")
 
@@ -104,7 +104,7 @@ def _words(text: str) -> list[str]:
     and str.split find the same words, in 40% of the regex's time on the bench stream's
     German texts (90 -> 35 µs) and about half on ASCII texts."""
     if _latin1_words(text):
-        encoded = text.encode("latin-1", "replace").translate(_LATIN1_WORD_BYTES)
+        encoded = text.encode("latin-1", "replace").translate(LATIN1_WORD_BYTES)
         return encoded.decode("latin-1").split()
     return _WORD.findall(text)
 

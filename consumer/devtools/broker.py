@@ -44,9 +44,9 @@ CACHE_DIR = Path(os.environ.get("WIREFEED_KAFKA_CACHE", REPO_ROOT / ".cache" / "
 DEFAULT_HEAP = os.environ.get("WIREFEED_KAFKA_HEAP", "-Xms128m -Xmx768m")
 # Tests run up to three brokers beside the suite: the serial collector keeps each small.
 SMALL_GC = "-XX:+UseSerialGC"
-# What Kafka's own start script (kafka-run-class.sh) runs a broker with, heap included.
-# Under load the serial collector stopped the broker up to 38 ms at a time (G1: 21 ms),
-# most of a 20 ms latency budget: benchmarks run what production runs.
+# What Kafka's own start script (kafka-run-class.sh) runs a broker with, heap included:
+# benchmarks run what production runs, whose collector pauses are shorter than the serial
+# one's under load (bench/ROUNDS.md).
 KAFKA_HEAP = "-Xms1g -Xmx1g"
 KAFKA_GC = ("-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 "
             "-XX:+ExplicitGCInvokesConcurrent")
@@ -122,7 +122,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """preexec hook: the child gets SIGKILL when its parent dies (Linux prctl)."""
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -172,7 +172,7 @@ class Cluster:
     sasl_users: dict[str, str] | None = None
     heap_opts: str = DEFAULT_HEAP
     gc_opts: str = SMALL_GC
-    cluster_id: str = field(default_factory=lambda: _cluster_id())
+    cluster_id: str = field(default_factory=lambda: new_cluster_id())
     members: list[Node] = field(default_factory=list)
     _own_dir: bool = False
 
@@ -302,7 +302,7 @@ class Cluster:
         out = open(node.data_dir / "stdout.log", "ab")  # noqa: SIM115 - owned by the process
         node.proc = subprocess.Popen(
             self._java(node, "kafka.Kafka", str(node.data_dir / "server.properties")),
-            stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+            stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
         )
         out.close()
 
@@ -384,7 +384,7 @@ class Cluster:
         self.stop()
 
 
-def _cluster_id() -> str:
+def new_cluster_id() -> str:
     """A Kafka cluster id: 16 random bytes, URL-safe base64.
 
     Like Kafka's own ``Uuid.randomUuid``, never one that starts with ``-``:

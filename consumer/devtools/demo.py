@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from consumer.devtools.broker import REPO_ROOT, BrokerError, Cluster, _die_with_parent, free_port
+from consumer.devtools.broker import REPO_ROOT, BrokerError, Cluster, die_with_parent, free_port
 from consumer.devtools.feed import SHARED, Feed, build_feed
 from consumer.events import STORY_EVENT_TYPES
 
@@ -202,7 +202,7 @@ def start_worker(bootstrap: str, port: int, log_path: Path) -> subprocess.Popen[
     with log_path.open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "consumer.cli", "run"], env=env, cwd=REPO_ROOT,
-            stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+            stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
         )
 
 
