@@ -86,7 +86,8 @@ def test_a_skewed_producer_cannot_flush_the_window_faster_than_a_step_a_record()
     for paras in stories[10:12]:
         pipe.run(RawRecord(value=render(paras), timestamp_ms=T0 + 10 * YEAR))
     # eleven steps on, the first story left the 10-step window
-    assert first.entry is not None and first.entry.key not in pipe.index
+    assert first.entry is not None
+    assert first.entry.key not in pipe.index
 
 
 def test_an_archive_reproduced_with_old_timestamps_is_held_and_its_resends_caught() -> None:
