@@ -63,3 +63,16 @@ def test_a_typo_fix_and_another_figure_is_a_new_story() -> None:
     feed.send(render(_everywhere(seed, "Ukraine", "Ukriane")), ts=T0)
     changed = [seed[0].replace("14 Staaten", "15 Staaten"), *seed[1:]]
     assert feed.send(render(changed), ts=T0 + 1).event_type == "story.created"
+
+
+@pytest.mark.xfail(reason="a signature glued to a last word without final punctuation is the "
+                          "parser's (issue 19, helper 'formats'); passes once that lands",
+                   strict=False)
+def test_a_signature_glued_to_a_last_word_is_not_part_of_the_text() -> None:
+    seed = seed_paragraphs()
+    body = [*seed[:-1], seed[-1].rstrip(".") + " laut Hintergrundstatistiken"]
+    feed = Feed()
+    first = feed.send(render(body, sig="/wdw/DP/mis"), ts=T0)
+    out = feed.send(render(body, sig="/abc/DP/xy"), ts=T0 + 1)
+    assert (out.event_type, out.event["reason"]) == ("story.duplicate", "exact")
+    assert out.event["duplicate_of"] == first.event["event_id"]
