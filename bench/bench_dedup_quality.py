@@ -41,15 +41,16 @@ import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import importlib
 import zlib
 
 import _dedup_data as data
 
-from consumer.dedup import decide
 from consumer.model import RawRecord, Story
 from consumer.pipeline import Pipeline
 
@@ -78,6 +79,9 @@ LABELS = [
     ("corrected", ("story.corrected", None)),
 ]
 Case = tuple[str, Story, Story]
+# the decision module (``consumer.dedup.decide`` as an attribute is the function): its
+# thresholds are module globals read at every decision
+rules: Any = importlib.import_module("consumer.dedup.decide")
 
 
 def shingle_set(text: str) -> set[int]:
@@ -379,13 +383,14 @@ def choose_near_j(rows: list[dict[str, str]]) -> float:
     """The near threshold with the fewest wrong decisions on the tune half (ties: the
     shipped value, then the higher)."""
     rng = random.Random(7)
-    cases, distinct = build_cases(rows, rng, 150 * len(KINDS))
-    shipped = decide.NEAR_J
+    cases, distinct = build_cases(rows, rng, 100 * len(KINDS))
+    distinct = distinct[:4000]
+    shipped = rules.NEAR_J
     costs: dict[float, int] = {}
     for value in NEAR_J_GRID:
-        decide.NEAR_J = value
+        rules.NEAR_J = value
         costs[value] = wrong(cases, run_cases(cases, distinct, random.Random(8)))
-    decide.NEAR_J = shipped
+    rules.NEAR_J = shipped
     print("tune half: wrong decisions by NEAR_J:",
           ", ".join(f"{v}: {c}" for v, c in costs.items()))
     return min(costs, key=lambda v: (costs[v], v != shipped, -v))
@@ -421,10 +426,10 @@ def stream_b(rows: list[dict[str, str]]) -> None:
     tp = sum(1 for i, j in exact_of.items()
              if events[i]["reason"] == "exact" and events[i]["story_id"] == events[j]["story_id"])
     fp = sum(1 for i, e in enumerate(events) if e["reason"] == "exact" and i not in exact_of)
-    p, r, _ = prf(tp, fp, len(exact_of) - tp)
+    p, rec, _ = prf(tp, fp, len(exact_of) - tp)
     print(f"B. natural Reuters stream: {len(rows)} stories in date order")
     print(f"   real exact re-sends: {len(exact_of)} (in {len(set(exact_of.values()))} groups): "
-          f"precision {p:.4f} recall {r:.4f}")
+          f"precision {p:.4f} recall {rec:.4f}")
     dist = Counter((events[j]["event_type"], events[j]["reason"]) for i, j in near)
     print(f"   real near pairs (J3 >= 0.8, not exact): {len(near)}; later one -> {dict(dist)}")
     rec_dup = sum(1 for j in recurring if events[j]["event_type"] == "story.duplicate")
@@ -456,8 +461,8 @@ def main() -> None:
           f"tune half {len(tune)}, held-out half {len(held)}")
     started = time.perf_counter()
     chosen = choose_near_j(tune)
-    print(f"   chosen NEAR_J {chosen} (shipped {decide.NEAR_J})")
-    decide.NEAR_J = chosen
+    print(f"   chosen NEAR_J {chosen} (shipped {rules.NEAR_J})")
+    rules.NEAR_J = chosen
     cases, distinct = build_cases(held, random.Random(20260103), 300 * len(KINDS))
     report("A. held-out half, labelled variants", cases,
            run_cases(cases, distinct, random.Random(11)))

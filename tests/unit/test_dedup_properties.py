@@ -16,6 +16,7 @@ in every occurrence; two typos go to two different words.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 from collections import Counter
@@ -175,7 +176,7 @@ def test_different_real_articles_never_become_one(ks: list[int], data: st.DataOb
         assert out.event_type == "story.created", (n, out.event["similarity"])
 
 
-def _stream(ks: list[int]) -> list[bytes]:
+def _stream(ks: list[int]) -> list[list[str]]:
     """Bodies of a stream of four distinct articles, an exact and a near re-send, an
     update (ROUNDUP, a paragraph added) and a flagged correction of a figure."""
     a, b, c, d = (list(articles()[k]) for k in ks)
@@ -185,7 +186,7 @@ def _stream(ks: list[int]) -> list[bytes]:
     if digit is not None:
         corrected[digit] = re.sub(r"\d", lambda m: str((int(m.group()) + 1) % 10),
                                   corrected[digit], count=1)
-    return [a, b, c, near, b, [*d, a[0]], b[:2] + b[2:], corrected]  # type: ignore[list-item]
+    return [a, b, c, near, b, [*d, a[0]], b[:2] + b[2:], corrected]
 
 
 _HEADLINES = ["Meldung", "Meldung", "Meldung", "Meldung", "WDH/Meldung", "Meldung",
@@ -194,7 +195,7 @@ _HEADLINES = ["Meldung", "Meldung", "Meldung", "Meldung", "WDH/Meldung", "Meldun
 
 def _decisions(ks: list[int], days: list[str], stamps: list[int]) -> list[tuple[object, ...]]:
     pipe = Pipeline(parser=parse_record)
-    out = []
+    out: list[tuple[object, ...]] = []
     for n, (paras, day, ts) in enumerate(zip(_stream(ks), days, stamps, strict=True)):
         ev = pipe.run(RawRecord(value=render(paras, day=day, headline=_HEADLINES[n]),
                                 offset=n, timestamp_ms=ts)).event
@@ -203,8 +204,8 @@ def _decisions(ks: list[int], days: list[str], stamps: list[int]) -> list[tuple[
     return out
 
 
-DAYS = st.dates(min_value=__import__("datetime").date(1987, 1, 1),
-                max_value=__import__("datetime").date(2040, 12, 31)).map(lambda d: d.isoformat())
+DAYS = st.dates(min_value=dt.date(1987, 1, 1), max_value=dt.date(2040, 12, 31)).map(
+    lambda d: d.isoformat())
 STREAM = st.lists(ARTICLE, min_size=4, max_size=4, unique=True)
 ARRIVAL = [T0 + 1000 * n for n in range(8)]
 
