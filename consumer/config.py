@@ -64,7 +64,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("processing_guarantee", "exactly_once", "exactly_once or at_least_once.",
            ("exactly_once", "at_least_once")),
     Option("commit_interval_ms", 100, "Longest time a transaction (or offset commit) stays open."),
-    Option("retention_hours", 72.0, "Dedup window by event time, in hours."),
+    Option("retention_hours", 72.0, "Dedup window by arrival time (record timestamps), in hours."),
     Option("max_entries", 2_000_000, "Dedup window by size: stories held at most."),
     Option("max_in_flight", 2000, "Records fetched but not yet committed, at most (backpressure)."),
     Option("max_record_bytes", 2 * 1024 * 1024, "Larger input records become dead letters."),

@@ -12,7 +12,6 @@ missed).
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
 import time
 from collections.abc import Callable
@@ -50,22 +49,16 @@ def _default_parser(record: RawRecord) -> Story:
     return parse(record)
 
 
-def event_time_ms(story: Story, record: RawRecord, fallback: int | None) -> int:
-    """Story time if the story states one, else the record timestamp, else the watermark.
+def event_time_ms(record: RawRecord, index: Index) -> int:
+    """When wirefeed saw the record: its timestamp, held near the window's watermark.
 
-    The story's own time wins because a re-send keeps it while the transport
-    timestamp is new; date-only stories count from midnight UTC.
+    Not the story's printed date: a date line years ahead (a typo, an outlook
+    piece) moved the watermark and emptied the window, and a stream whose dates
+    spread over weeks while it arrived within minutes missed re-sends minutes
+    apart. The printed date stays in the event as data. The bounds are
+    :meth:`~consumer.dedup.index.Index.arrival_ms`'s.
     """
-    if story.datetime is not None:
-        when = story.datetime
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.UTC)
-        return int(when.timestamp() * 1000)
-    if story.date is not None:
-        return int(dt.datetime.combine(story.date, dt.time(), dt.UTC).timestamp() * 1000)
-    if record.timestamp_ms is not None:
-        return record.timestamp_ms
-    return fallback if fallback is not None else 0
+    return index.arrival_ms(record.timestamp_ms)
 
 
 _KIND_TO_EVENT: dict[str, EventType] = {
@@ -168,7 +161,7 @@ class Pipeline:
             return self._canceled(story, record)
         if feats is None:
             feats = story_features(story)
-        when = event_time_ms(story, record, self.index.watermark_ms)
+        when = event_time_ms(record, self.index)
         decision = decide(story, feats, when, self.index)
         eid = event_id(record)
         event_type = _KIND_TO_EVENT[decision.kind]

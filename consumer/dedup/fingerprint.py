@@ -341,8 +341,9 @@ def facts(body_text: str) -> tuple[npt.NDArray[np.uint32], dict[int, tuple[str, 
     return _sorted_unique(hashes + name_hashes), words
 
 
-def typo_variants(word: str) -> set[str]:
-    """Every string one edit (delete, transpose, replace, insert) from ``word``.
+def typo_variants(word: str, *, replace: bool = True) -> set[str]:
+    """Every string one edit (delete, transpose, replace, insert) from ``word``;
+    without replacements if not ``replace``.
 
     The alphabet is the word's own letters plus a-z and German umlauts: typo
     fixes in wire copy swap, drop or double a letter far more often than they
@@ -356,8 +357,9 @@ def typo_variants(word: str) -> set[str]:
             out.add(left + right[1:])
             if len(right) > 1:
                 out.add(left + right[1] + right[0] + right[2:])
-            for c in alphabet:
-                out.add(left + c + right[1:])
+            if replace:
+                for c in alphabet:
+                    out.add(left + c + right[1:])
         for c in alphabet:
             out.add(left + c + right)
     out.discard(word)

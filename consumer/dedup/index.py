@@ -7,10 +7,16 @@ there and in :mod:`consumer.dedup.decide`, with the facts. A restore decodes the
 changelog in bulk (:mod:`consumer.dedup.bulk`).
 
 Eviction is never implicit: :meth:`Index.changes_for` returns the tombstones
-that adding an entry implies (entries older than the window behind the event
-time watermark, then the oldest beyond ``max_entries``) so that the caller can
+that adding an entry implies (entries older than the window behind the
+watermark, then the oldest beyond ``max_entries``) so that the caller can
 write them to the changelog in the same transaction; applying the same list of
 changes in the same order always yields the same index, live or on restore.
+
+The window's clock is arrival, not the story's printed date (:meth:`Index.arrival_ms`):
+a record's time is its Kafka timestamp held within ``max_step_ms`` of the
+watermark, so no record moves the watermark, or evicts, by more than that
+bound whatever its timestamp claims. The watermark is the latest held entry's
+time, so a replica applying the changelog and a restore both get the owner's.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from consumer.dedup.state import StateEntry
 
 DEFAULT_WINDOW_MS = 72 * 3600 * 1000
 DEFAULT_MAX_ENTRIES = 1_000_000
+# how far one record's time may sit ahead of the watermark (so move it) or behind it
+DEFAULT_MAX_STEP_MS = 60_000
 # entries that left the time window, removed at most this many a record (see changes_for)
 EVICT_BATCH = 32
 
@@ -87,10 +95,12 @@ class Index(Columns):
     """Held story versions, looked up by fingerprint, agency id, story id and LSH."""
 
     def __init__(
-        self, *, window_ms: int = DEFAULT_WINDOW_MS, max_entries: int = DEFAULT_MAX_ENTRIES
+        self, *, window_ms: int = DEFAULT_WINDOW_MS, max_entries: int = DEFAULT_MAX_ENTRIES,
+        max_step_ms: int = DEFAULT_MAX_STEP_MS,
     ) -> None:
         self.window_ms = window_ms
         self.max_entries = max_entries
+        self.max_step_ms = max_step_ms
         self.watermark_ms: int | None = None
         self._by_key: dict[bytes, int] = {}
         self._by_story: dict[bytes, int | list[int]] = {}
@@ -127,6 +137,26 @@ class Index(Columns):
         """The event id of the newest held version of a story (what an update supersedes)."""
         slots = _slots_of(self._by_story, bytes.fromhex(story_id))
         return self._event[slots[-1]].tobytes().hex() if slots else None
+
+    def arrival_ms(self, timestamp_ms: int | None) -> int:
+        """The window time of a record with this Kafka timestamp: when wirefeed saw it.
+
+        The timestamp (LogAppendTime where the topic uses it, else the producer's
+        CreateTime) is held within ``max_step_ms`` of the watermark. Ahead: a
+        producer clock years off, or one wrong record, moves the watermark by one
+        step, so the window never holds fewer than ``window_ms / max_step_ms`` of
+        the latest records; unbounded, one such record evicted every held story.
+        Behind: a re-produced archive with its old timestamps counts as seen now,
+        so it is held and its re-sends are caught; unbounded, each of its records
+        was outside the window on arrival and never held. A record without a
+        timestamp (a file in ``wirefeed process``) counts at the last known time.
+        """
+        wm = self.watermark_ms
+        if wm is None:
+            return 0 if timestamp_ms is None else timestamp_ms
+        if timestamp_ms is None:
+            return wm
+        return min(max(timestamp_ms, wm - self.max_step_ms), wm + self.max_step_ms)
 
     def cutoff_ms(self, event_time_ms: int) -> int:
         """Entries strictly older than this are outside the window for that event time."""

@@ -200,15 +200,18 @@ def test_facts_match_tolerates_one_edit_in_names_only(seed: list[str]) -> None:
 # -- window, state and restore -------------------------------------------------
 
 
-def test_eviction_by_event_time() -> None:
-    stories = reuters(3)
-    feed = Feed(window_ms=2 * HOUR)
-    first = feed.send(render(stories[0], day="2026-01-01"))
-    feed.send(render(stories[1], day="2026-01-02"))
-    # the watermark moved a day on: the first story is outside the window and was evicted
+def test_eviction_by_arrival_time() -> None:
+    stories = reuters(5)
+    minute = 60_000
+    feed = Feed(window_ms=2 * minute)
+    first = feed.send(render(stories[0]), ts=0)
+    for k, p in enumerate(stories[1:4], 1):  # a record moves the watermark a minute at most
+        feed.send(render(p), ts=k * HOUR)
+    # the watermark moved 3 minutes on: the first story left the window and was evicted
+    assert feed.pipe.index.watermark_ms == 3 * minute
     assert first.entry is not None
     assert first.entry.key not in feed.pipe.index
-    again = feed.send(render(stories[0], day="2026-01-02"))
+    again = feed.send(render(stories[0]), ts=4 * HOUR)
     assert again.event_type == "story.created"
 
 
