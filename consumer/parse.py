@@ -37,9 +37,10 @@ from functools import cache
 from types import ModuleType
 from typing import Final
 
+from consumer.enrich import finish
 from consumer.errors import ParseError, Reason
 from consumer.formats import xmlsafe
-from consumer.formats.base import Hints, finish
+from consumer.formats.base import Hints
 from consumer.model import RawRecord, Story
 from consumer.text import charset_from_content_type
 

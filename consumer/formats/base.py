@@ -1,4 +1,8 @@
-"""What a format parser extracts, and the one place where derived fields are computed."""
+"""What a format parser extracts (a :class:`Draft`) and the hints it is given.
+
+Derived fields are computed by :func:`consumer.enrich.finish`; this module
+imports nothing from it, so parsers and the finisher do not form an import circle.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from consumer.model import Block, Story
+from consumer.model import Block
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +51,3 @@ class Draft:
     #: are: collapsed slices of cleaned text), so finish() keeps them as they are.
     body_clean: bool = False
 
-
-def finish(draft: Draft) -> Story:
-    """Turn a draft into a story, computing the fields every format shares."""
-    from consumer import enrich
-
-    return enrich.finish(draft)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from consumer.enrich import finish
 from consumer.errors import ParseError, Reason
 from consumer.formats import newsml12
-from consumer.formats.base import Draft, Hints, finish
+from consumer.formats.base import Draft, Hints
 from tests.unit._mutation import mutants
 
 FILES = ["afp.xml", "afp20.xml", "ana1.xml"]

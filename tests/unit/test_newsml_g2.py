@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from consumer.enrich import finish
 from consumer.errors import ParseError, Reason
 from consumer.formats import newsml_g2
-from consumer.formats.base import Draft, Hints, finish
+from consumer.formats.base import Draft, Hints
 from tests.unit._mutation import mutants
 
 REUTERS_V1 = "tag_reuters.com_2016_newsml_L1N14N0FF_version_978556838"

@@ -9,9 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from consumer.enrich import finish
 from consumer.errors import ParseError, Reason
 from consumer.formats import ninjs
-from consumer.formats.base import Draft, Hints, finish
+from consumer.formats.base import Draft, Hints
 from tests.unit._mutation import mutants
 
 WIRE = [
