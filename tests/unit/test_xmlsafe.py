@@ -8,9 +8,9 @@ from types import ModuleType
 
 import pytest
 
+from consumer.enrich import finish
 from consumer.errors import ParseError, Reason
 from consumer.formats import fields, html_body, newsml12, newsml_g2, ninjs, nitf, ritzau, xmlsafe
-from consumer.enrich import finish
 from consumer.formats.base import Hints
 from consumer.parse import parse_bytes
 
@@ -115,7 +115,8 @@ def test_attacks_are_routed_to_their_format_and_refused() -> None:
 ACCEPTED = {
     "system": EXTERNAL_DTD,
     "public": PUBLIC_DTD,
-    "no_identifier": b"<!DOCTYPE nitf>\n<nitf><body><body.content><p>x</p></body.content></body></nitf>",
+    "no_identifier": b"<!DOCTYPE nitf>\n<nitf><body><body.content><p>x</p>"
+    b"</body.content></body></nitf>",
     "single_quotes_after_comment": b"<?xml version='1.0'?><!-- c --><!DOCTYPE nitf SYSTEM 'n.dtd'>"
     b"<!-- d --><nitf><body><body.content><p>x</p></body.content></body></nitf>",
 }
@@ -126,7 +127,8 @@ def test_external_doctype_is_accepted(name: str) -> None:
     assert not xmlsafe.has_forbidden_declaration(ACCEPTED[name])
     assert xmlsafe.external_doctype(ACCEPTED[name]) is not None
     root = xmlsafe.load(ACCEPTED[name])
-    assert xmlsafe.local(root) == "nitf" and xmlsafe.text(root) == "x"
+    assert xmlsafe.local(root) == "nitf"
+    assert xmlsafe.text(root) == "x"
     assert parse_bytes(ACCEPTED[name]).format == "nitf"
 
 
@@ -172,7 +174,8 @@ def test_every_xml_format_accepts_an_external_doctype(
     assert b"<!DOCTYPE" in declared
     story = parse_bytes(declared)
     assert story.format == module.NAME
-    assert story.body == plain.body and story.headline == plain.headline
+    assert story.body == plain.body
+    assert story.headline == plain.headline
 
 
 def test_xxe_content_never_reaches_the_story() -> None:
