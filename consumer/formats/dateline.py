@@ -15,6 +15,7 @@ pattern family covers (examples from real copy)::
     ROMA, 26 NOV - (ANSA) - ...          Italian: a dash between the date and the agency
     (ANSA) - Rome, October 11 - ...      ANSA English: the agency first
     Oslo (NTB): ...                      Nordic: a colon after the agency
+    Jan. 12 (BusinessDesk) - ...         no place: only the date and the agency
     BERLIN, 26. Nov (Reuters) - ...      German day with a dot
 
 A dateline needs an agency or a month-day: a capitalised word followed by
@@ -69,6 +70,9 @@ _AGENCY_FIRST: Final = re.compile(
     rf"{_PAREN_AGENCY}[ ]?{_DASH}[ ](?P<place>{_PLACE})"
     rf"(?:,[ ](?P<mdate>{_MONTH_DAY}))?[ ]?{_DASH}{_END}"
 )
+_DATE_FIRST: Final = re.compile(
+    rf"(?P<mdate>{_MONTH_DAY})[ ]?{_PAREN_AGENCY}\.?[ ]?{_DASH}{_END}"
+)
 _DIGIT: Final = re.compile(r"\d")
 
 
@@ -76,7 +80,7 @@ _DIGIT: Final = re.compile(r"\d")
 class Dateline:
     """What a dateline says, and where the lede text starts after it."""
 
-    place: str
+    place: str | None  # None: a dateline of only a date and an agency
     agency: str | None
     month_day: str | None
     end: int
@@ -93,7 +97,10 @@ def match(paragraph: str) -> Dateline | None:
         return None
     m = _AGENCY_FIRST.match(head) if head[:1] == "(" else _PLACE_FIRST.match(head)
     if m is None:
-        return None
+        m = _DATE_FIRST.match(head) if "(" in head else None
+        if m is None:
+            return None
+        return Dateline(None, m.group("agency").strip(), m.group("mdate"), m.end())
     groups = m.groupdict()
     agency = groups.get("agency") or groups.get("bare")
     if m.group("mdate") is None and (agency is None or groups.get("bare")):

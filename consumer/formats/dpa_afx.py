@@ -54,8 +54,14 @@ _DATE_HEADER: Final = re.compile(
 _DATE_HEADER_BYTES: Final = re.compile(
     rb"[ \t]*date[ \t]+\d{4}-\d{2}-\d{2}(?![\d-])", re.IGNORECASE
 )
+# After final punctuation, whitespace or nothing; or glued to the last word
+# when a dpa desk code (DP, dpa, AFX) is among the codes: ``...Statistiken/wdw/DP/mis``
+# (no final punctuation). Without such a code a glued "word/word" is text (und/oder).
 _SIGNATURE: Final = re.compile(
-    r"(?:(?<=[.!?:;\"“”»«)\]'’])|[ \t\n]+|^)(?P<sig>(?:/[A-Za-z0-9]{1,10}){1,8})/?[ \t\n]*$"
+    r"(?:(?<=[.!?:;\"“”»«)\]'’])|[ \t\n]+|^"
+    r"|(?<=[^\W\d_])(?=(?:/[A-Za-z0-9]{1,10}){0,4}/(?:DP|dP|DPA|dpa|AFX)"
+    r"(?:/[A-Za-z0-9]{1,10}){1,4}/?[ \t\n]*$))"
+    r"(?P<sig>(?:/[A-Za-z0-9]{1,10}){1,8})/?[ \t\n]*$"
 )
 _REUTER_SIGNOFF: Final = re.compile(r"\s*\b(REUTERS?|Reuters?)\s*$")
 _BLANK_LINES: Final = re.compile(r"\n[ \t]*\n")
@@ -252,6 +258,7 @@ def parse_text(text: str, draft: Draft) -> Draft:
     if m is not None:
         try:
             draft.date = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            draft.date_source = "date header"
         except ValueError:
             draft.extra["date_header"] = m.group(0).strip()
         text = text[m.end() :]
@@ -289,6 +296,7 @@ def parse_text(text: str, draft: Draft) -> Draft:
     if not paragraphs:
         raise ParseError(Reason.MISSING_BODY, "the story has a headline but no body text")
 
+    draft.dateline_checked = True  # conventions.apply need not look again
     if dateline is not None:
         lede = paragraphs[0][0][dateline.end :].strip()
         draft.located = dateline.place

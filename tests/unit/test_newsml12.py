@@ -56,7 +56,7 @@ def test_afp_french_mislabelled_latin1(samples: dict[str, bytes]) -> None:
     assert d.datetime == dt.datetime(2024, 7, 10, 12, 59, 2, tzinfo=dt.UTC)
     assert d.located == "Strasbourg"
     assert d.dateline_agency == "AFP"
-    assert d.extra["slugline"] == "procès-santé-secours"
+    assert d.slugline == "procès-santé-secours"
     assert len(d.body) == 2
     assert d.body[0].text.startswith("L'opératrice du Samu condamnée pour non-assistance à")
     assert not any("Ã" in b.text for b in d.body)
