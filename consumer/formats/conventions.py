@@ -31,9 +31,11 @@ _AGENCIES: Final = (
     "AFP|AAP|AP|APA|ANP|ANSA|Belga|BusinessDesk|CP|CTK|dpa|DPA|EFE|KNA|Kyodo|MTI|NTB|PA|PAP|"
     "Reuters|REUTERS|RTRS|SDA|STT|TASR|TT|Ritzau|Xinhua|Yonhap"
 )
-# "AFP sn", "AAP RTV ar", "dpa wsz jln", "(BusinessDesk)", "(AP)", "Reuters"
+# "AFP sn", "AAP RTV ar", "dpa wsz jln", "(BusinessDesk)", "(AP)", "Reuters": desk codes
+# are short, lower case or up to three capitals ("PA SPORT QUIZ" is a title, not a sign-off)
 _DESK_SIGNOFF: Final = re.compile(
-    rf"(?:(?P<agency>{_AGENCIES})(?P<codes>(?:[ /][A-Za-z0-9]{{1,5}}){{0,8}})|\((?:{_AGENCIES})\))"
+    rf"(?:(?P<agency>{_AGENCIES})(?P<codes>(?:[ /](?:[a-z][a-z0-9]{{0,4}}|[A-Z]{{1,3}}\d?)){{0,8}})"
+    rf"|\((?:{_AGENCIES})\))"
 )
 # AFP's "hh/ph/ts/hd", dpa's "/mau/DP/he" standing alone
 _SLASH_CODES: Final = re.compile(r"/?[A-Za-z]{1,5}(?:/[A-Za-z0-9]{1,5}){1,8}/?")
