@@ -16,6 +16,8 @@ pattern family covers (examples from real copy)::
     (ANSA) - Rome, October 11 - ...      ANSA English: the agency first
     Oslo (NTB): ...                      Nordic: a colon after the agency
     Jan. 12 (BusinessDesk) - ...         no place: only the date and the agency
+    (Sports Network) - ...               no place: only the agency (IPTC's G2 sample)
+    (New York, NY - October 21) ...      place and date in parentheses (IPTC's G2 sample)
     BERLIN, 26. Nov (Reuters) - ...      German day with a dot
 
 A dateline needs an agency or a month-day: a capitalised word followed by
@@ -67,8 +69,12 @@ _PLACE_FIRST: Final = re.compile(
     rf"){_END}"
 )
 _AGENCY_FIRST: Final = re.compile(
-    rf"{_PAREN_AGENCY}[ ]?{_DASH}[ ](?P<place>{_PLACE})"
-    rf"(?:,[ ](?P<mdate>{_MONTH_DAY}))?[ ]?{_DASH}{_END}"
+    rf"{_PAREN_AGENCY}[ ]?{_DASH}[ ](?:(?P<place>{_PLACE})"
+    rf"(?:,[ ](?P<mdate>{_MONTH_DAY}))?[ ]?{_DASH}{_END})?"
+)
+_PAREN_DATELINE: Final = re.compile(
+    rf"\((?P<place>{_PLACE})(?:,[ ](?P<region>{_REGION}))?[ ]?{_DASH}[ ]?(?P<mdate>{_MONTH_DAY})\)"
+    rf"{_END}"
 )
 _DATE_FIRST: Final = re.compile(
     rf"(?P<mdate>{_MONTH_DAY})[ ]?{_PAREN_AGENCY}\.?[ ]?{_DASH}{_END}"
@@ -95,7 +101,9 @@ def match(paragraph: str) -> Dateline | None:
         "(" not in head and _DIGIT.search(head) is None
     ):
         return None
-    m = _AGENCY_FIRST.match(head) if head[:1] == "(" else _PLACE_FIRST.match(head)
+    if head[:1] == "(":
+        return _parenthesised(head)
+    m = _PLACE_FIRST.match(head)
     if m is None:
         m = _DATE_FIRST.match(head) if "(" in head else None
         if m is None:
@@ -109,3 +117,23 @@ def match(paragraph: str) -> Dateline | None:
     if groups.get("region"):
         place = f"{place}, {groups['region']}"
     return Dateline(place, agency.strip() if agency else None, m.group("mdate"), m.end())
+
+
+def _parenthesised(head: str) -> Dateline | None:
+    """``(ANSA) - Rome, October 11 -``, ``(Sports Network) -``, ``(New York, NY - October 21)``."""
+    m = _AGENCY_FIRST.match(head)
+    if m is not None:
+        agency = m.group("agency").strip()
+        # a place-less "(...) -" must name something and start a sentence, not a remark
+        nxt = head[m.end() : m.end() + 1]
+        if m.group("place") is None and not (agency[:1].isupper() and (nxt.isupper() or
+                                                                      nxt.isdigit())):
+            return None
+        return Dateline(m.group("place"), agency, m.group("mdate"), m.end())
+    m = _PAREN_DATELINE.match(head)
+    if m is None:
+        return None
+    place = m.group("place")
+    if m.group("region"):
+        place = f"{place}, {m.group('region')}"
+    return Dateline(place, None, m.group("mdate"), m.end())
