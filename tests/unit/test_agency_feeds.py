@@ -521,3 +521,16 @@ def test_corpus_in_every_format_located_and_cut(fmt: str) -> None:
         assert story.paragraphs[0] == paras[0]
         assert story.paragraphs[-1] == paras[-1]
         _no_convention_left(story)
+
+
+def test_ninjs_output_carries_the_slugline() -> None:
+    from consumer.ninjs_out import to_ninjs
+
+    story = parse_bytes(g2([LEDE], content_meta="<slugline>US-SYRIA-CRISIS-ASSAD</slugline>"))
+    assert to_ninjs(story, story_id="x")["slugline"] == "US-SYRIA-CRISIS-ASSAD"
+
+
+def test_a_broken_fallback_date_is_still_invalid_field() -> None:
+    with pytest.raises(ParseError) as err:
+        parse_bytes(g2([LEDE], created="", meta="<firstCreated>yesterday</firstCreated>"))
+    assert err.value.reason is Reason.INVALID_FIELD
