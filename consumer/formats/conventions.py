@@ -131,23 +131,32 @@ def _dateline(draft: Draft) -> None:
         del draft.body[i]
 
 
-def _routing(draft: Draft) -> None:
+def _furniture(draft: Draft) -> None:
+    """Rule lines anywhere, routing-code lines among the first and last paragraphs: out.
+
+    One pass of cheap tests per block (first character, length, ``isupper``);
+    the regexes run only on the rare candidates.
+    """
     body = draft.body
     n = len(body)
-    edges = set(range(min(_LEADING, n))) | set(range(max(0, n - _TRAILING), n))
-    drop = [i for i in sorted(edges) if is_routing_line(body[i].text)]
-    for i in reversed(drop):
-        draft.extra.setdefault("routing", body.pop(i).text)
+    keep: list[Block] | None = None
+    for i, b in enumerate(body):
+        text = b.text
+        drop = text[:1] in _RULE_CHARS and is_rule(text)
+        if not drop and (i < _LEADING or i >= n - _TRAILING) and is_routing_line(text):
+            draft.extra.setdefault("routing", text)
+            drop = True
+        if drop and keep is None:
+            keep = body[:i]
+        elif not drop and keep is not None:
+            keep.append(b)
+    if keep is not None:
+        body[:] = keep
 
 
 def is_rule(text: str) -> bool:
     """A separator line (AP's ``___``, ``###``, ``* * *``): page furniture, not text."""
     return len(text) <= 80 and text[:1] in _RULE_CHARS and _RULE.fullmatch(text) is not None
-
-
-def _rules(draft: Draft) -> None:
-    if any(b.text[:1] in _RULE_CHARS for b in draft.body):
-        draft.body[:] = [b for b in draft.body if not is_rule(b.text)]
 
 
 def _byline(draft: Draft) -> None:
@@ -201,8 +210,7 @@ def _slugline(draft: Draft) -> None:
 def apply(draft: Draft) -> Draft:
     """Move the conventions above out of the body into their fields; returns ``draft``."""
     if draft.body:
-        _rules(draft)
-        _routing(draft)
+        _furniture(draft)
         if not draft.dateline_checked:
             _byline(draft)
             _dateline(draft)
