@@ -82,7 +82,7 @@ _DATE_FIRST: Final = re.compile(
 _DIGIT: Final = re.compile(r"\d")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs a microsecond per story
 class Dateline:
     """What a dateline says, and where the lede text starts after it."""
 
@@ -109,14 +109,13 @@ def match(paragraph: str) -> Dateline | None:
         if m is None:
             return None
         return Dateline(None, m.group("agency").strip(), m.group("mdate"), m.end())
-    groups = m.groupdict()
-    agency = groups.get("agency") or groups.get("bare")
-    if m.group("mdate") is None and (agency is None or groups.get("bare")):
+    place, region, mdate, agency, bare = m.group("place", "region", "mdate", "agency", "bare")
+    if mdate is None and (bare is not None or agency is None):
         return None
-    place = m.group("place")
-    if groups.get("region"):
-        place = f"{place}, {groups['region']}"
-    return Dateline(place, agency.strip() if agency else None, m.group("mdate"), m.end())
+    if region:
+        place = f"{place}, {region}"
+    agency = agency or bare
+    return Dateline(place, agency.strip() if agency else None, mdate, m.end())
 
 
 def _parenthesised(head: str) -> Dateline | None:

@@ -32,7 +32,6 @@ from typing import Final
 
 from consumer.errors import ParseError, Reason
 from consumer.formats.base import Draft, Hints
-from consumer.formats.dateline import Dateline
 from consumer.formats.dateline import match as dateline_match
 from consumer.model import Block
 from consumer.text import collapse, collapse_clean, decode_clean, looks_like_text
@@ -112,9 +111,8 @@ _TAKE_FLAG: Final = {
 }
 
 
-def match_dateline(paragraph: str) -> Dateline | None:
-    """The dateline at the start of a paragraph: :func:`consumer.formats.dateline.match`."""
-    return dateline_match(paragraph)
+#: The dateline at the start of a paragraph (:func:`consumer.formats.dateline.match`).
+match_dateline: Final = dateline_match
 
 
 def split_signature(paragraph: str) -> tuple[str, str | None, list[str]]:
