@@ -139,7 +139,9 @@ def ab(other: Path, rounds: int) -> None:
         )
         for name, root in (("other", other.resolve()), ("this", ROOT))
     }  # fmt: skip
-    names = next(json.loads(p.stdout.readline()) for p in procs.values() if p.stdout)
+    # each process announces its groups (the same list) once it is warm
+    announced = [json.loads(p.stdout.readline()) for p in procs.values() if p.stdout]
+    names: list[str] = announced[0]
     best = {k: dict.fromkeys(names, 0.0) for k in procs}
     for r in range(rounds):
         for n in names:
