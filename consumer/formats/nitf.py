@@ -160,7 +160,8 @@ def parse_root(root: etree._Element, *, fmt: str = NAME) -> Draft:
 def _language(root: etree._Element, head: etree._Element | None) -> str | None:
     """The declared language: ``xml:lang``/``lang``/``baselang`` on the root, body or
     ``body.content``, else a ``<meta name="language">`` in the head."""
-    for el in (root, xs.child(root, "body"), xs.first_descendant(root, "body.content")):
+    body = xs.child(root, "body")
+    for el in (root, body, xs.child(body, "body.content")):  # direct children: no tree walk
         tag = fields.language_tag(
             xs.xml_lang(el) or xs.attr(el, "lang") or xs.attr(el, "baselang")
         )
