@@ -72,6 +72,10 @@ def story_payload(story: Story) -> dict[str, Any]:
         "byline": story.byline,
         "urgency": story.urgency,
         "keywords": list(story.keywords),
+        "slugline": story.slugline,
+        "credits": story.credits,
+        "metadata_located": story.metadata_located,
+        "date_source": story.date_source,
     }
 
 
