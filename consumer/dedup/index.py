@@ -51,7 +51,15 @@ import numpy.typing as npt
 from consumer.dedup import kernels
 from consumer.dedup.fingerprint import NUM_PERM, Signature
 from consumer.dedup.kernels import _D, _GOLD, _W, BANDS, ROWS
-from consumer.dedup.state import FORMAT_VERSION, HEAD_DTYPE, HEAD_SIZE, StateEntry
+from consumer.dedup.state import (
+    FORMAT_VERSION,
+    HEAD_DTYPE,
+    HEAD_SIZE,
+    StateEntry,
+    UnreadableEntryError,
+    upgrade,
+    upgrade_all,
+)
 
 DEFAULT_WINDOW_MS = 72 * 3600 * 1000
 DEFAULT_MAX_ENTRIES = 1_000_000
@@ -327,6 +335,9 @@ class Index:
         self._by_story: dict[bytes, int | list[int]] = {}
         self._by_agency: dict[str, int | list[int]] = {}
         self._agency: list[str | None] = []
+        self._text: list[bytes] = []  # a slot's snapshot for diffs (StateEntry.text)
+        # changelog entries of another format dropped as unreadable, by format version
+        self.unreadable: dict[int, int] = {}
         self._free: list[int] = []
         self._next_seq = 0
         self._heap: list[int] = []  # (time << 72) + (seq << 32) + slot
@@ -388,6 +399,7 @@ class Index:
             agency_id=self._agency[slot],
             version=None if version == -1 else version,
             flags=int(self._flags[slot]),
+            text=self._text[slot],
         )
 
     def get(self, fingerprint: bytes) -> StateEntry | None:
@@ -404,6 +416,11 @@ class Index:
 
     def by_agency_id(self, agency_id: str) -> list[StateEntry]:
         return [self._entry(s) for s in _slots_of(self._by_agency, agency_id)]
+
+    def latest(self, story_id: str) -> StateEntry | None:
+        """The newest held version of a story (the one an update supersedes)."""
+        slots = _slots_of(self._by_story, bytes.fromhex(story_id))
+        return self._entry(slots[-1]) if slots else None
 
     def latest_event(self, story_id: str) -> str | None:
         """The event id of the newest held version of a story (what an update supersedes)."""
@@ -513,8 +530,17 @@ class Index:
         """Apply one changelog record: an encoded entry, or a tombstone."""
         if value is None:
             self.remove(bytes.fromhex(key))
-        else:
+            return
+        try:
             self.add(StateEntry.decode(value))
+        except UnreadableEntryError as exc:
+            readable = upgrade(value)
+            if readable is not None:
+                self.add(StateEntry.decode(readable))
+                return
+            # another format's entry replaces this key: what was held under it is stale
+            self.unreadable[exc.version] = self.unreadable.get(exc.version, 0) + 1
+            self.remove(bytes.fromhex(key))
 
     def apply_all(self, changes: Iterable[Change]) -> None:
         for key, value in changes:
@@ -542,6 +568,7 @@ class Index:
         if agency is not None:
             _unlink(self._by_agency, agency, slot)
             self._agency[slot] = None
+        self._text[slot] = b""
         self._facts_dead += int(self._fcount[slot])
         self._fcount[slot] = 0
         self._free.append(slot)
@@ -589,6 +616,7 @@ class Index:
         self._event[slot] = np.frombuffer(bytes.fromhex(entry.event_id), dtype=np.uint8)
         self._sigs[slot] = entry.signature
         self._agency[slot] = entry.agency_id
+        self._text[slot] = entry.text
         self._by_key[entry.fingerprint] = slot
         _link(self._by_story, story, slot)
         if entry.agency_id is not None:
@@ -649,6 +677,7 @@ class Index:
         if slot >= self._cap:
             self._columns(max(1024, slot * 2))
         self._agency.append(None)
+        self._text.append(b"")
         return slot
 
     def _put_facts(self, slot: int, facts: npt.NDArray[np.uint32]) -> None:
@@ -721,7 +750,7 @@ class Index:
         for value in dropped:
             (t,) = _TIME.unpack_from(value, _TIME_OFFSET)
             watermark = t if watermark is None else max(watermark, t)
-        vals = list(live.values())
+        vals, index.unreadable = upgrade_all(list(live.values()))
         del live, dropped
         n = len(vals)
         if not n:
@@ -737,7 +766,8 @@ class Index:
         alen = head["alen"].astype(np.int64)
         alen[alen == 255] = 0
         nfacts = head["nfacts"].astype(np.int64)
-        if not np.array_equal(HEAD_SIZE + alen + 4 * nfacts, lens):
+        ends = HEAD_SIZE + alen + 4 * nfacts  # the text (format 2) is the rest
+        if (ends > lens).any():
             raise ValueError("state entry length does not match its header")
 
         index._columns(max(1024, n))
@@ -757,11 +787,11 @@ class Index:
         del head
 
         alens = alen.tolist()
-        tails = (
-            b"".join([v[HEAD_SIZE + a :] for v, a in zip(vals, alens, strict=True)])
-            if alen.any()
-            else b"".join([v[HEAD_SIZE:] for v in vals])
+        fact_ends = ends.tolist()
+        tails = b"".join(
+            [v[HEAD_SIZE + a : e] for v, a, e in zip(vals, alens, fact_ends, strict=True)]
         )
+        index._text = [v[e:] for v, e in zip(vals, fact_ends, strict=True)]
         total = int(nfacts.sum())
         index._facts = np.zeros(max(4096, total + total // 4), dtype=np.uint32)
         index._facts[:total] = np.frombuffer(tails, dtype="<u4")
