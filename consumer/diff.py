@@ -48,7 +48,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
@@ -145,6 +145,7 @@ _TOKEN = re.compile(
     rf"|(?=[ADFJMNOS][a-z]{{2,8}}\.?\s\d)(?:{_DATE_MON}))|(?P<word>\w+)"
 )
 _STOPS = (".", "!", "?", ":")
+_WORDS = re.compile(r"\w+")
 
 
 class _Tok(NamedTuple):
@@ -154,22 +155,23 @@ class _Tok(NamedTuple):
     start: bool  # first token of a sentence (a capitalised word there is no sign of a name)
 
 
-def _tokens(blocks: Sequence[str]) -> list[_Tok]:
+def _tokens(blocks: Sequence[str], first_block: int = 0) -> list[_Tok]:
+    """Figures and words of ``blocks``; a figure's inner whitespace made one space (a
+    line break inside ``4,5 Milliarden`` is no change)."""
     out: list[_Tok] = []
     append = out.append
-    for bi, text in enumerate(blocks):
+    for bi, text in enumerate(blocks, first_block):
         last = 0
         first = True
         for m in _TOKEN.finditer(text):
             s = m.start()
             start = first or text[last:s].rstrip().endswith(_STOPS)
-            append(_Tok(m.group(), m.lastgroup == "fig", bi, start))
+            if m.lastgroup == "fig":
+                append(_Tok(" ".join(m.group().split()), True, bi, start))
+            else:
+                append(_Tok(m.group(), False, bi, start))
             last, first = m.end(), False
     return out
-
-
-def _norm_figure(text: str) -> str:
-    return " ".join(text.split())
 
 
 # -- typo fixes ---------------------------------------------------------------------
@@ -213,6 +215,7 @@ _ARTICLES = frozenset((
     "ihren", "ihrer", "unser", "unsere", "mehr", "viele", "einige", "alle", "beiden", "neue",
     "neuen", "neuer", "neues",
 ))
+_CAP_RUN = re.compile(r"[A-ZÄÖÜ][\w'’&-]*(?:\s+[A-ZÄÖÜ][\w'’&-]*)*")
 _NOUN_SUFFIX = re.compile(
     r"(?:ung|ungen|heit|heiten|keit|keiten|schaft|schaften|tion|tionen|tät|täten|ismus|nis|"
     r"nisse|tum|ment|ments|ling|linge|chen|lein)$"
@@ -226,48 +229,41 @@ _NOT_NAMES = frozenset((
 ))
 
 
-def _article_nouns(toks: Sequence[_Tok]) -> set[str]:
-    """Capitalised words the text puts an article or determiner before (German nouns)."""
+def _name_candidates(blocks: Sequence[str]) -> set[str]:
+    """Capitalised words and runs of them, less sentence starts and function words."""
     out: set[str] = set()
-    for k in range(1, len(toks)):
-        w = toks[k].text
-        if not w[:1].isupper():
-            continue
-        prev = toks[k - 1].text.casefold()
-        if prev in _ARTICLES:
-            out.add(w)
-        elif k >= 2 and prev.endswith(("e", "en", "er", "es", "em")) and not toks[
-            k - 1
-        ].text[:1].isupper() and toks[k - 2].text.casefold() in _ARTICLES:
-            out.add(w)  # der neue Chef
+    for text in blocks:
+        for m in _CAP_RUN.finditer(text):
+            i = m.start() - 1
+            while i >= 0 and text[i].isspace():
+                i -= 1
+            words = m.group().split()
+            if i < 0 or text[i] in _STOPS:
+                words = words[1:]  # a sentence start says nothing
+            run: list[str] = []
+            for w in [*words, ""]:
+                if w and w not in _NOT_NAMES and not (
+                    w[1:].islower() and _NOUN_SUFFIX.search(w) is not None
+                ):
+                    run.append(w)
+                    continue
+                if run:
+                    out.add(" ".join(run))
+                run = []
     return out
 
 
-def _names(toks: Sequence[_Tok], nouns: set[str]) -> set[str]:
-    def is_name_word(t: _Tok) -> bool:
-        w = t.text
-        return (
-            not t.figure
-            and w[:1].isupper()
-            and len(w) >= 2
-            and not w.isdigit()
-            and w not in _NOT_NAMES
-            and w not in nouns
-            and not (w[1:].islower() and _NOUN_SUFFIX.search(w) is not None)
-        )
-
+def _german_nouns(text: str, firsts: set[str]) -> set[str]:
+    """The words of ``firsts`` that ``text`` puts an article or determiner before (maybe
+    with an inflected adjective between: "der neue Chef"): German nouns, not names."""
+    words = _WORDS.findall(text)
     out: set[str] = set()
-    run: list[str] = []
-    for k, t in enumerate(toks):
-        name = is_name_word(t) and not t.start
-        if name and run and toks[k - 1].block == t.block:
-            run.append(t.text)
-            continue
-        if run:
-            out.add(" ".join(run))
-        run = [t.text] if name else []
-    if run:
-        out.add(" ".join(run))
+    for k, w in enumerate(words):
+        if w in firsts and k and (
+            words[k - 1].casefold() in _ARTICLES
+            or (k > 1 and words[k - 1].islower() and words[k - 2].casefold() in _ARTICLES)
+        ):
+            out.add(w)
     return out
 
 
@@ -300,7 +296,10 @@ class _Budget:
         return False
 
 
-def _paragraphs(old: Sequence[str], new: Sequence[str]) -> dict[str, Any]:
+Opcodes = list[tuple[Literal["replace", "delete", "insert", "equal"], int, int, int, int]]
+
+
+def _paragraphs(old: Sequence[str], new: Sequence[str]) -> tuple[dict[str, Any], Opcodes]:
     added: list[dict[str, Any]] = []
     removed: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
@@ -314,8 +313,11 @@ def _paragraphs(old: Sequence[str], new: Sequence[str]) -> dict[str, Any]:
         if budget.room(removed):
             removed.append({"at": i, "text": budget.text(old[i])})
 
-    sm = SequenceMatcher(None, list(old), list(new), autojunk=False)
-    for op, i1, i2, j1, j2 in sm.get_opcodes():
+    # whitespace is no change: a re-wrapped block is the same block
+    sm = SequenceMatcher(None, [" ".join(t.split()) for t in old],
+                         [" ".join(t.split()) for t in new], autojunk=False)
+    ops = sm.get_opcodes()
+    for op, i1, i2, j1, j2 in ops:
         if op == "insert":
             for j in range(j1, j2):
                 add(j)
@@ -337,7 +339,7 @@ def _paragraphs(old: Sequence[str], new: Sequence[str]) -> dict[str, Any]:
                            "cut": budget.cut}
     if budget.omitted:
         out["omitted"] = budget.omitted
-    return out
+    return out, ops
 
 
 def _word_diff(a: list[_Tok], b: list[_Tok]) -> tuple[list[dict[str, Any]], bool, bool]:
@@ -360,6 +362,12 @@ def _word_diff(a: list[_Tok], b: list[_Tok]) -> tuple[list[dict[str, Any]], bool
             continue
         i1, i2, j1, j2 = i1 + p, i2 + p, j1 + p, j2 + p
         olds, news = a[i1:i2], b[j1:j2]
+        flat_old = [w for t in olds for w in t.text.split()]
+        flat_new = [w for t in news for w in t.text.split()]
+        if len(flat_old) == len(flat_new) and all(
+            is_typo_fix(x, y) for x, y in zip(flat_old, flat_new, strict=True)
+        ):
+            continue  # a typo fixed in a figure's unit ("4,5 Milliarden" read "4,5 Milliadren")
         ofig = [t for t in olds if t.figure]
         nfig = [t for t in news if t.figure]
         owords = [t for t in olds if not t.figure]
@@ -375,18 +383,40 @@ def _word_diff(a: list[_Tok], b: list[_Tok]) -> tuple[list[dict[str, Any]], bool
         for d in range(max(len(ofig), len(nfig))):
             o = ofig[d] if d < len(ofig) else None
             n = nfig[d] if d < len(nfig) else None
-            if o is not None and n is not None and _norm_figure(o.text) == _norm_figure(n.text):
+            if o is not None and n is not None and o.text == n.text:
                 continue
             if len(figures) >= MAX_ITEMS:
                 cut = True
                 continue
             figures.append({
-                "old": None if o is None else _norm_figure(o.text),
-                "new": None if n is None else _norm_figure(n.text),
+                "old": None if o is None else o.text,
+                "new": None if n is None else n.text,
                 "at": n.block if n is not None else None,
                 "old_at": o.block if o is not None else None,
             })
     return figures, material, cut
+
+
+def _name_changes(old: Sequence[str], new: Sequence[str], cand_old: set[str],
+                  cand_new: set[str]) -> tuple[list[str], list[str]]:
+    """Candidates of the changed passages that the other version does not mention anywhere,
+    less German nouns (an article before them anywhere in either version)."""
+    if not cand_old and not cand_new:
+        return [], []
+    old_text, new_text = "\n".join(old), "\n".join(new)
+    firsts = {n.split()[0] for n in cand_old ^ cand_new}
+    nouns = _german_nouns(old_text, firsts) | _german_nouns(new_text, firsts)
+
+    def mentions(text: str, words: set[str], name: str) -> bool:
+        return name in words or (" " in name and name in text)
+
+    old_words = set(_WORDS.findall(old_text))
+    new_words = set(_WORDS.findall(new_text))
+    added = sorted(n for n in cand_new - cand_old
+                   if not mentions(old_text, old_words, n) and n.split()[0] not in nouns)
+    removed = sorted(n for n in cand_old - cand_new
+                     if not mentions(new_text, new_words, n) and n.split()[0] not in nouns)
+    return added, removed
 
 
 def compare(old: Snapshot, new: Snapshot) -> dict[str, Any]:
@@ -400,20 +430,40 @@ def compare(old: Snapshot, new: Snapshot) -> dict[str, Any]:
         headline_material = len(ho) != len(hn) or not all(
             is_typo_fix(x, y) for x, y in zip(ho, hn, strict=True)
         )
-    out["paragraphs"] = _paragraphs(old.blocks, new.blocks)
-    a, b = _tokens(old.blocks), _tokens(new.blocks)
-    figures, body_material, cut = _word_diff(a, b)
+    out["paragraphs"], ops = _paragraphs(old.blocks, new.blocks)
+    # words and figures only where blocks differ: an update's cost is its new paragraphs,
+    # a correction's the paragraph it fixed, not the whole story twice
+    figures: list[dict[str, Any]] = []
+    body_material = figures_cut = False
+    cand_old: set[str] = set()
+    cand_new: set[str] = set()
+    for op, i1, i2, j1, j2 in ops:
+        if op == "equal":
+            continue
+        if op != "replace":  # whole blocks added or removed: material if they hold a word
+            blocks = old.blocks[i1:i2] if op == "delete" else new.blocks[j1:j2]
+            body_material |= any(_WORDS.search(t) for t in blocks)
+            cand_old |= _name_candidates(old.blocks[i1:i2])
+            cand_new |= _name_candidates(new.blocks[j1:j2])
+            continue
+        a = _tokens(old.blocks[i1:i2], i1)
+        b = _tokens(new.blocks[j1:j2], j1)
+        figs, material, cut = _word_diff(a, b)
+        figures.extend(figs)
+        body_material |= material
+        figures_cut |= cut
+        cand_old |= _name_candidates(old.blocks[i1:i2])
+        cand_new |= _name_candidates(new.blocks[j1:j2])
+    if len(figures) > MAX_ITEMS:
+        figures, figures_cut = figures[:MAX_ITEMS], True
     out["figures"] = figures
-    nouns = _article_nouns(a) | _article_nouns(b)
-    na, nb = _names(a, nouns), _names(b, nouns)
-    added = sorted(nb - na)
-    removed = sorted(na - nb)
+    if figures_cut:
+        out["figures_cut"] = True
+    added, removed = _name_changes(old.blocks, new.blocks, cand_old, cand_new)
     names: dict[str, Any] = {"added": added[:MAX_ITEMS], "removed": removed[:MAX_ITEMS]}
-    if cut or len(added) > MAX_ITEMS or len(removed) > MAX_ITEMS:
+    if len(added) > MAX_ITEMS or len(removed) > MAX_ITEMS:
         names["cut"] = True
     out["names"] = names
-    if cut:
-        out["figures_cut"] = True
     out["material"] = headline_material or body_material
     return out
 
