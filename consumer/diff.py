@@ -225,7 +225,7 @@ _NOT_NAMES = frozenset((
     "As", "It", "He", "She", "They", "We", "I", "This", "That", "These", "Those", "There",
     "Its", "His", "Her", "Their", "Our", "Mr", "Mrs", "Ms", "Dr", "Prof", "Der", "Die", "Das",
     "Ein", "Eine", "Im", "Am", "Es", "Er", "Sie", "Wir", "Ich", "Und", "Aber", "Auch", "Nach",
-    "Bei", "Mit", "Von", "Für", "Zu", "Dpa", "AFX", "Reuters",
+    "Bei", "Mit", "Von", "Für", "Zu",
 ))
 
 
