@@ -47,6 +47,7 @@ from consumer import __version__, log
 from consumer.changelog import ChangelogFollower
 from consumer.config import Settings
 from consumer.dedup import kernels
+from consumer.dedup.state import FORMAT_VERSION
 from consumer.events import SCHEMA_VERSION, STORY_EVENT_TYPES
 from consumer.http import HealthServer
 from consumer.metrics import Metrics
@@ -757,6 +758,18 @@ class Worker:
                 return
             del self._own_writes[key]
         self.pipeline.index.apply(key, value)
+        if self.pipeline.index.unreadable:
+            self._report_unreadable()
+
+    def _report_unreadable(self) -> None:
+        """Count and log changelog entries of another state format dropped as expired
+        (what the README's rolling upgrade is about); the index keeps the running totals."""
+        index = self.pipeline.index
+        for fmt, n in index.unreadable.items():
+            self.metrics.state_entries_unreadable.labels(str(fmt)).inc(n)
+        self.log.warning("state_entries_unreadable", by_format=dict(index.unreadable),
+                         reading_format=FORMAT_VERSION)
+        index.unreadable.clear()
 
     def _load_state(self, changes: list[tuple[str, bytes | None]]) -> None:
         """Replace the index by one rebuilt in bulk from the changelog."""
@@ -765,6 +778,8 @@ class Worker:
         self.pipeline.index = type(index).restore(
             changes, window_ms=index.window_ms, max_entries=index.max_entries
         )
+        if self.pipeline.index.unreadable:
+            self._report_unreadable()
         self.metrics.state_entries.set(len(self.pipeline.index))
 
     async def _shutdown(self) -> None:
