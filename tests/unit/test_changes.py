@@ -294,3 +294,29 @@ def test_format_versions_convert_or_are_dropped_and_counted() -> None:
     index.apply(out.entry.key, newer)
     assert len(index) == 0
     assert index.unreadable == {3: 1}
+
+
+# -- wirefeed tail ------------------------------------------------------------------------
+
+
+def test_tail_prints_a_short_diff_under_a_new_version() -> None:
+    import orjson
+
+    from consumer.cli.tail_cmd import describe
+
+    paras = german(1)[0]
+    fixed = [*paras, "Der Umsatz lag bei 4,2 Milliarden Euro."]
+    events = run(render([*paras, "Der Umsatz lag bei 4,5 Milliarden Euro."]),
+                 render(fixed, headline="KORREKTUR: Kiew: Verhandlungen"),
+                 render([*fixed, "Neu: ein weiterer Absatz mit Angela Merkel in Berlin.",
+                         *paras], headline="ROUNDUP: Kiew: Verhandlungen"))
+    assert [e["event_type"] for e in events] == ["story.created", "story.corrected",
+                                                 "story.updated"]
+    corrected = describe(orjson.dumps(events[1]), None, None).plain().splitlines()
+    assert corrected[0].startswith("story.corrected")
+    assert "4,5 Milliarden Euro -> 4,2 Milliarden Euro" in corrected[1]
+    updated = describe(orjson.dumps(events[2]), None, None).plain()
+    assert f"+ [{len(fixed)}] Neu: ein weiterer Absatz" in updated
+    assert "+Angela Merkel" in updated
+    created = describe(orjson.dumps(events[0]), None, None).plain()
+    assert "\n" not in created  # no diff under a first version
