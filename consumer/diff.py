@@ -72,8 +72,16 @@ class Snapshot:
     blocks: tuple[str, ...]
 
 
+# an agency signature at the end of the last block (dpa's "/mau/DP/he"), when the parser
+# left it glued to the last word: not text, and a change of it is not material
+_SIGNATURE_TAIL = re.compile(r"\s*/[A-Za-z]{2,5}(?:/[A-Za-z]{1,5}){1,3}\s*$")
+
+
 def snapshot_of(story: Story) -> Snapshot:
-    return Snapshot(story.headline, tuple(b.text for b in story.body))
+    blocks = [b.text for b in story.body]
+    if blocks:
+        blocks[-1] = _SIGNATURE_TAIL.sub("", blocks[-1])
+    return Snapshot(story.headline, tuple(blocks))
 
 
 def snapshot(story: Story) -> bytes:
@@ -82,7 +90,8 @@ def snapshot(story: Story) -> bytes:
     Raw deflate (no zlib header or checksum: the entry's transport has its own)
     of ``[headline, [block, ...]]`` as JSON.
     """
-    raw = orjson.dumps([story.headline, [b.text for b in story.body]])
+    snap = snapshot_of(story)
+    raw = orjson.dumps([snap.headline, list(snap.blocks)])
     if len(raw) > MAX_SNAPSHOT_BYTES:
         return b""
     c = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
@@ -213,8 +222,15 @@ _ARTICLES = frozenset((
     "ins", "ans", "diese", "dieser", "diesem", "diesen", "dieses", "jede", "jeder", "jedem",
     "jeden", "jedes", "sein", "seine", "seinem", "seinen", "seiner", "ihr", "ihre", "ihrem",
     "ihren", "ihrer", "unser", "unsere", "mehr", "viele", "einige", "alle", "beiden", "neue",
-    "neuen", "neuer", "neues",
+    "neuen", "neuer", "neues", "seines", "ihres", "unseres", "dessen", "deren", "welche",
+    "welcher", "welchen", "solche", "manche", "mehrere", "mehreren", "wenige", "wenigen",
+    "vielen", "allen", "andere", "anderen", "beide", "zwei", "drei", "vier", "fünf", "sechs",
+    "sieben", "acht", "neun", "zehn", "zwölf", "hundert", "tausend",
 ))
+# a few German function words: a text with several of them is German, where every noun is
+# capitalised and an inflected adjective before a capitalised word marks it as a noun
+_GERMAN = frozenset(("der", "die", "das", "und", "nicht", "ist", "mit", "sich", "auch", "dem"))
+_INFLECTED = ("en", "em", "er", "es")
 _CAP_RUN = re.compile(r"[A-ZÄÖÜ][\w'’&-]*(?:\s+[A-ZÄÖÜ][\w'’&-]*)*")
 _NOUN_SUFFIX = re.compile(
     r"(?:ung|ungen|heit|heiten|keit|keiten|schaft|schaften|tion|tionen|tät|täten|ismus|nis|"
@@ -257,11 +273,17 @@ def _german_nouns(text: str, firsts: set[str]) -> set[str]:
     """The words of ``firsts`` that ``text`` puts an article or determiner before (maybe
     with an inflected adjective between: "der neue Chef"): German nouns, not names."""
     words = _WORDS.findall(text)
+    german = sum(w in _GERMAN for w in words[:200]) >= 8
     out: set[str] = set()
     for k, w in enumerate(words):
-        if w in firsts and k and (
-            words[k - 1].casefold() in _ARTICLES
-            or (k > 1 and words[k - 1].islower() and words[k - 2].casefold() in _ARTICLES)
+        if w not in firsts or not k:
+            continue
+        prev = words[k - 1]
+        if (
+            prev.casefold() in _ARTICLES
+            or prev.isdigit()  # "14 Staaten"
+            or (german and prev.islower() and len(prev) > 3 and prev.endswith(_INFLECTED))
+            or (k > 1 and prev.islower() and words[k - 2].casefold() in _ARTICLES)
         ):
             out.add(w)
     return out
