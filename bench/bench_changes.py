@@ -268,6 +268,47 @@ def cost(rows: list[dict[str, str]], n: int) -> None:
           f"(text {sum(raw) / len(raw):.0f} B)")
 
 
+def cost_stream(n: int) -> None:
+    """The same split on the throughput bench's own stream (``_wire_stream``: real stories
+    as dpa-AFX and Reuters wire text, ROUNDUPs, WDH repeats, re-sends), parse included."""
+    import _wire_stream
+
+    values = _wire_stream.records(n)
+    runs = []
+    for _ in range(3):
+        pipe = Pipeline(window_ms=72 * 3_600_000)
+        outs = []
+        t = time.thread_time()
+        for off, value in enumerate(values):
+            out = pipe.process(RawRecord(value=value, offset=off))
+            pipe.commit(out)
+            outs.append(out)
+        total = time.thread_time() - t
+        stories = [o.story for o in outs if o.entry is not None and o.story is not None]
+        versions = [(o.decision.matched, o.story) for o in outs
+                    if o.decision is not None and o.decision.matched is not None
+                    and o.story is not None
+                    and (o.event_type != "story.duplicate" or o.decision.reason == "near")]
+        t = time.thread_time()
+        for st in stories:
+            snapshot(st)
+        snap = time.thread_time() - t
+        t = time.thread_time()
+        for matched, st in versions:
+            changes_between(matched.text, st)
+        diffs = time.thread_time() - t
+        runs.append((total, snap, diffs, len(versions)))
+    runs.sort()
+    total, snap, diffs, nv = runs[1]
+    base = total - snap - diffs
+    print(f"\n3. cost on the throughput bench's stream: {len(values)} records ({nv} new versions "
+          "or near duplicates), parse + features + decide + event + state, thread CPU time, "
+          "median of 3 runs")
+    print(f"   µs a record: {total / len(values) * 1e6:.0f} (snapshot "
+          f"{snap / len(values) * 1e6:.1f}, diffs {diffs / len(values) * 1e6:.1f}); "
+          f"ratio with / without changes: {total / base:.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -277,6 +318,7 @@ def main() -> None:
     rng.shuffle(rows)
     quality(rows, 150 if args.quick else 600, rng)
     cost(rows, 400 if args.quick else 2000)
+    cost_stream(1000 if args.quick else 4000)
 
 
 if __name__ == "__main__":
