@@ -36,6 +36,7 @@ import random
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ import _dedup_data as data
 
 from consumer.diff import changes_between, snapshot
 from consumer.model import RawRecord, Story
-from consumer.pipeline import Pipeline
+from consumer.pipeline import Outcome, Pipeline
 
 DAY = dt.datetime(2026, 1, 3, 8, 0, tzinfo=dt.UTC)
 # a number as a correction edits it: digits with their grouping and decimal marks
@@ -138,14 +139,7 @@ def quality(rows: list[dict[str, str]], per_kind: int, rng: random.Random) -> No
             cases.append((kind, first, data.story(changed, when=t1, flags=("correction",)),
                           (old, new)))
         elif kind == "update":
-            keep = max(1, round(len(paras) * rng.uniform(0.5, 0.75)))
-            if rng.random() < 0.5:
-                first = data.story(paras[:keep], when=t0)
-                var = data.story(paras, when=t1, flags=("roundup",))
-            else:
-                aid = f"dpa-afx:{row['id']}"
-                first = data.story(paras[:keep], when=t0, agency_id=aid, version=1)
-                var = data.story(paras, when=t1, agency_id=aid, version=2)
+            first, var, keep = data.update_pair(row, paras, rng, t0, t1)
             cases.append((kind, first, var, (paras, keep)))
         elif kind == "exact":
             var = data.story(rewrap(paras), when=t1, signature="/xyz/DP/ab")
@@ -213,9 +207,51 @@ def quality(rows: list[dict[str, str]], per_kind: int, rng: random.Random) -> No
         print("   miss:", m)
 
 
+def split(process: Callable[[Pipeline, int], Outcome], n: int) -> tuple[float, float, float, int]:
+    """Thread CPU seconds of ``n`` records through a fresh pipeline (``process(pipe, off)``
+    then commit), and of the snapshot and diff parts of that work repeated alone: the median
+    of three runs by pipeline time, and how many records had a diff."""
+    runs = []
+    for _ in range(3):
+        pipe = Pipeline(window_ms=72 * 3_600_000)
+        outs = []
+        t = time.thread_time()
+        for off in range(n):
+            out = process(pipe, off)
+            pipe.commit(out)
+            outs.append(out)
+        total = time.thread_time() - t
+        stored = [o.story for o in outs if o.entry is not None and o.story is not None]
+        versions = [(o.decision.matched, o.story) for o in outs
+                    if o.decision is not None and o.decision.matched is not None
+                    and o.story is not None
+                    and (o.event_type != "story.duplicate" or o.decision.reason == "near")]
+        t = time.thread_time()
+        for st in stored:
+            snapshot(st)
+        snap = time.thread_time() - t
+        t = time.thread_time()
+        for matched, st in versions:
+            changes_between(matched.text, st)
+        diffs = time.thread_time() - t
+        runs.append((total, snap, diffs, len(versions)))
+    runs.sort()
+    return runs[1]
+
+
+def report(title: str, n: int, measured: tuple[float, float, float, int]) -> None:
+    total, snap, diffs, nv = measured
+    print(f"\n{title}: {n} records ({nv} new versions or near duplicates), thread CPU time, "
+          "median of 3 runs")
+    print(f"   µs a record: {total / n * 1e6:.0f} (of which snapshot {snap / n * 1e6:.1f}, "
+          f"diffs {diffs / n * 1e6:.1f}); a diff {diffs / max(1, nv) * 1e6:.0f} µs; "
+          f"ratio with / without changes: {total / (total - snap - diffs):.3f}")
+
+
 def cost(rows: list[dict[str, str]], n: int) -> None:
-    """µs a record of the pipeline (decide + event + state) against the snapshot and diff
-    parts of it, on a stream with the quality section's mix of new versions."""
+    """µs a record of the pipeline without parse (decide + event + state) against the
+    snapshot and diff parts of it, on a stream of real articles with ROUNDUPs and
+    corrections; the baseline is the same work less those parts."""
     rng = random.Random(7)
     stream: list[Story] = []
     for k, row in enumerate(rows[:n]):
@@ -228,40 +264,9 @@ def cost(rows: list[dict[str, str]], n: int) -> None:
         if k % 10 == 0 and (edit := one_figure(paras, rng)) is not None:
             stream.append(data.story(edit[0], when=when + dt.timedelta(minutes=9),
                                      flags=("correction",)))
-    runs = []
-    for _ in range(3):
-        pipe = Pipeline(window_ms=72 * 3_600_000)
-        outs = []
-        t = time.thread_time()
-        for off, st in enumerate(stream):
-            out = pipe.process_story(st, RawRecord(value=None, offset=off))
-            pipe.commit(out)
-            outs.append(out)
-        total = time.thread_time() - t
-        # the same work the pipeline did for changes, repeated alone
-        versions = [(o.decision.matched, st) for o, st in zip(outs, stream, strict=True)
-                    if o.decision is not None and o.decision.matched is not None
-                    and (o.event_type != "story.duplicate" or o.decision.reason == "near")]
-        t = time.thread_time()
-        for st in stream:
-            snapshot(st)
-        snap = time.thread_time() - t
-        t = time.thread_time()
-        for matched, st in versions:
-            changes_between(matched.text, st)
-        diffs = time.thread_time() - t
-        runs.append((total, snap, diffs, len(versions)))
-    runs.sort()
-    total, snap, diffs, nv = runs[1]  # the median run by pipeline time
-    n_rec = len(stream)
-    base = total - snap - diffs
-    print(f"\n2. cost: {n_rec} records ({nv} new versions or near duplicates), "
-          "thread CPU time, median of 3 runs")
-    print(f"   pipeline without parse, µs a record: {total / n_rec * 1e6:.0f} "
-          f"(of which snapshot {snap / n_rec * 1e6:.1f}, diffs {diffs / n_rec * 1e6:.1f}); "
-          f"a diff {diffs / max(1, nv) * 1e6:.0f} µs")
-    print(f"   ratio with / without changes: {total / base:.3f}  (the same stream's work "
-          "without snapshot and diff as the baseline)")
+    measured = split(lambda pipe, off: pipe.process_story(stream[off], RawRecord(
+        value=None, offset=off)), len(stream))
+    report("2. cost, pipeline without parse", len(stream), measured)
     sizes = [len(snapshot(st)) for st in stream]
     raw = [len(" ".join(b.text for b in st.body).encode()) for st in stream]
     print(f"   snapshot: mean {sum(sizes) / len(sizes):.0f} B compressed a version "
@@ -274,39 +279,10 @@ def cost_stream(n: int) -> None:
     import _wire_stream
 
     values = _wire_stream.records(n)
-    runs = []
-    for _ in range(3):
-        pipe = Pipeline(window_ms=72 * 3_600_000)
-        outs = []
-        t = time.thread_time()
-        for off, value in enumerate(values):
-            out = pipe.process(RawRecord(value=value, offset=off))
-            pipe.commit(out)
-            outs.append(out)
-        total = time.thread_time() - t
-        stories = [o.story for o in outs if o.entry is not None and o.story is not None]
-        versions = [(o.decision.matched, o.story) for o in outs
-                    if o.decision is not None and o.decision.matched is not None
-                    and o.story is not None
-                    and (o.event_type != "story.duplicate" or o.decision.reason == "near")]
-        t = time.thread_time()
-        for st in stories:
-            snapshot(st)
-        snap = time.thread_time() - t
-        t = time.thread_time()
-        for matched, st in versions:
-            changes_between(matched.text, st)
-        diffs = time.thread_time() - t
-        runs.append((total, snap, diffs, len(versions)))
-    runs.sort()
-    total, snap, diffs, nv = runs[1]
-    base = total - snap - diffs
-    print(f"\n3. cost on the throughput bench's stream: {len(values)} records ({nv} new versions "
-          "or near duplicates), parse + features + decide + event + state, thread CPU time, "
-          "median of 3 runs")
-    print(f"   µs a record: {total / len(values) * 1e6:.0f} (snapshot "
-          f"{snap / len(values) * 1e6:.1f}, diffs {diffs / len(values) * 1e6:.1f}); "
-          f"ratio with / without changes: {total / base:.3f}")
+    measured = split(lambda pipe, off: pipe.process(RawRecord(value=values[off], offset=off)),
+                     len(values))
+    report("3. cost on the throughput bench's stream, parse + features + decide + event + "
+           "state", len(values), measured)
 
 
 def main() -> None:
