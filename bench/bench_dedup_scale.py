@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import _dedup_data as data
 
-from consumer.dedup import Index, StateEntry, decide, features
+from consumer.dedup import Features, Index, StateEntry, decide, features
 from consumer.diff import snapshot
-from consumer.model import RawRecord
+from consumer.model import RawRecord, Story
 from consumer.pipeline import Pipeline
 
 SIZES = (10_000, 100_000, 1_000_000)
@@ -52,24 +52,14 @@ def main() -> None:
     t = time.perf_counter()
     feats = [features(s.normalized_text, " ".join(s.paragraphs)) for s in stories]
     feat_us = (time.perf_counter() - t) / len(stories) * 1e6
-    rng = np.random.default_rng(1)
     n_max = SIZES[-1]
-    src = rng.integers(0, len(feats), n_max)
-    sigs = np.stack([f.signature for f in feats])[src]
-    mask = rng.random(sigs.shape) < 0.9
-    sigs[mask] = rng.integers(0, 1 << 16, int(mask.sum()), dtype=np.uint16)
     print(f"features (shingles + MinHash + facts): {feat_us:.0f} µs/story over {len(feats)} "
           "real articles")
     t = time.perf_counter()
-    log: list[tuple[str, bytes | None]] = []
-    for i in range(n_max):
-        f = feats[src[i]]
-        fp = i.to_bytes(16, "little")
-        facts = rng.integers(0, 1 << 32, f.facts.size, dtype=np.uint32)
-        e = StateEntry(fp, f"{i:032x}", f"{i:032x}", T0 + i, sigs[i], f.shingle_count, facts)
-        log.append((fp.hex(), e.encode()))
+    log = synthesise(n_max, True, (stories, feats))
     print(f"synthesised {n_max} encoded entries in {time.perf_counter() - t:.1f}s; "
-          f"mean {np.mean([len(v) for _, v in log[:100_000] if v]):.0f} B/entry on the changelog")
+          f"mean {np.mean([len(v) for _, v in log[:100_000] if v]):.0f} B/entry on the changelog "
+          "(with the version's compressed text, state format 2)")
     queries = list(zip(stories[:QUERIES], feats[:QUERIES], strict=True))
     print()
     print(f"{'held':>10} {'restore s':>10} {'RAM B/story':>12} {'arrays B':>9} {'exact µs':>9} "
@@ -155,12 +145,20 @@ def fill(log: list[tuple[str, bytes | None]]) -> None:
 
 
 
-def synthesise(n: int, with_text: bool) -> list[tuple[str, bytes | None]]:
-    """n encoded entries as main() makes them; with the compressed snapshot of their source
-    article (a real text of the real size) or without text."""
-    rows = data.reuters() + data.german()
-    stories = [data.story(data.paragraphs(r)) for r in rows]
-    feats = [features(s.normalized_text, " ".join(s.paragraphs)) for s in stories]
+Sources = tuple[list[Story], list[Features]]
+
+
+def synthesise(n: int, with_text: bool, sources: Sources | None = None
+               ) -> list[tuple[str, bytes | None]]:
+    """n encoded entries: each copies a real article's features with 90 % of its signature
+    and its facts re-drawn, with the compressed snapshot of the article (a real text of the
+    real size) or without text."""
+    if sources is None:
+        rows = data.reuters() + data.german()
+        stories = [data.story(data.paragraphs(r)) for r in rows]
+        feats = [features(s.normalized_text, " ".join(s.paragraphs)) for s in stories]
+    else:
+        stories, feats = sources
     texts = [snapshot(s) if with_text else b"" for s in stories]
     rng = np.random.default_rng(1)
     src = rng.integers(0, len(feats), n)
