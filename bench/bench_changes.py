@@ -199,8 +199,9 @@ def quality(rows: list[dict[str, str]], per_kind: int, rng: random.Random) -> No
             "typo": "near duplicate with material false"}
     for k in kinds:
         n, d, e = tally[k]
-        print(f"   {k:<12}{n:>7}{d:>9}{e:>7}{e / max(1, d):>12.4f}{e / max(1, n):>8.4f}   "
-              f"{what[k]}")
+        # an exact re-send's diff is asked directly, whatever the decision: no "of decided"
+        of_decided = "-" if k == "exact" else f"{e / max(1, d):.4f}"
+        print(f"   {k:<12}{n:>7}{d:>9}{e:>7}{of_decided:>12}{e / max(1, n):>8.4f}   {what[k]}")
     inv = tally["exact"][0] - tally["exact"][2]
     print(f"   invented changes on exact re-sends: {inv}")
     for m in misses:
