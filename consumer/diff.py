@@ -10,35 +10,40 @@ replica that restored its window from the changelog computes the same
 How the comparison works, and why:
 
 * **paragraphs**: ``difflib.SequenceMatcher`` over the two block lists (a
-  block equal only if its text is equal). ``insert`` runs are added blocks,
-  ``delete`` runs removed ones, ``replace`` runs of equal length are changed
-  blocks paired one to one; a replace run of other lengths (a paragraph split
-  or merged, one rewritten into two) pairs blocks in order and lists the rest
-  as added or removed. Positions are 0-based block indexes (``at`` in the new
-  version for added and changed blocks, in the old one for removed blocks).
-* **figures** and **material**: one word-level alignment of the whole bodies,
-  where a figure (number with its sign, currency, scale and unit words; a
-  date in German or English notation) is one token, so ``4,5 Milliarden``
-  against ``4,2 Milliarden`` is one replaced token, reported in the story's
-  own notation with the block it is in. Pairing inside the alignment's
-  replaced runs is what "by position and context" means: a figure pairs with
-  the one that took its place between the same unchanged words, not with
-  whichever other number is nearest in value.
-* **names**: capitalised words and runs of them (``Deutsche Bank``) that are
-  not at a sentence start, compared as sets. German capitalises every noun:
-  a word is not a name there when the text puts an article or determiner
-  before it anywhere, or it ends in a noun suffix (-ung, -heit...). A
-  heuristic, documented as such: no name list or tagger is loaded.
-* **material** is false when the word sequences differ only by typo fixes
-  (one insertion, deletion, substitution or transposition in a word of at
-  least four letters, or a change of case) and the figures are equal:
-  whitespace, punctuation and line breaks are not words, and the signature
-  and date line are not part of the snapshot.
+  block equal when its text is equal up to whitespace). ``insert`` runs are
+  added blocks, ``delete`` runs removed ones, ``replace`` runs of equal length
+  are changed blocks paired one to one; a replace run of other lengths (a
+  paragraph split or merged, one rewritten into two) pairs blocks in order and
+  lists the rest as added or removed. Positions are 0-based block indexes
+  (``at`` in the new version for added and changed blocks, in the old one for
+  removed blocks).
+* **figures** and **material**: a word-level alignment of the blocks that
+  differ (the common head and tail cut first: a correction costs its
+  paragraph, not the story twice), where a figure (number with its sign,
+  currency, scale and unit words; a date in German or English notation) is
+  one token, so ``4,5 Milliarden`` against ``4,2 Milliarden`` is one replaced
+  token, reported in the story's own notation with the block it is in.
+  Pairing inside the alignment's replaced runs is what "by position and
+  context" means: a figure pairs with the one that took its place between the
+  same unchanged words, not with whichever other number is nearest in value.
+  Figures of whole added or removed blocks are not listed (the blocks are).
+* **names**: capitalised words and runs of them (``Deutsche Bank``) in the
+  blocks that differ, not at a sentence start, that the other version does not
+  mention anywhere. German capitalises every noun: a word is not a name when
+  either text puts an article, determiner or numeral before it (in German text
+  also an inflected adjective), or it ends in a noun suffix (-ung, -heit...).
+  A heuristic, documented as such: no name list or tagger is loaded.
+* **material** is false when the words differ only by typo fixes (one
+  insertion, deletion, substitution or transposition in a word of at least
+  four letters, or a change of case) and the figures are equal: whitespace,
+  punctuation and line breaks are not words, and the signature and date line
+  are not part of the snapshot (a dpa signature glued to the last block is cut).
 
 Size: each text in ``paragraphs`` is cut at :data:`MAX_TEXT` characters (its
 end replaced by ``…``) and each list at :data:`MAX_ITEMS` entries; ``cut``
 says whether anything was cut and ``omitted`` how many entries were left
-out. Figures and names are capped at :data:`MAX_ITEMS` too (``cut`` likewise).
+out. Figures and names are capped at :data:`MAX_ITEMS` too (``figures_cut``,
+``names.cut``).
 """
 
 from __future__ import annotations
