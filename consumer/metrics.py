@@ -94,6 +94,11 @@ class Metrics:
             "wirefeed_state_restored_records", "Changelog records applied during restores.",
             registry=r,
         )
+        self.state_entries_unreadable = Counter(
+            "wirefeed_state_entries_unreadable",
+            "Changelog entries of a state format this worker cannot read or convert, treated "
+            "as expired, by format version.", ["format"], registry=r,
+        )
         self.assigned_partitions = Gauge(
             "wirefeed_assigned_partitions", "Input partitions assigned to this worker.", registry=r
         )

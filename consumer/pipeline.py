@@ -22,6 +22,7 @@ from consumer.dedup import Change, Decision, Features, Index, StateEntry, decide
 from consumer.dedup.decide import story_flags
 from consumer.dedup.index import DEFAULT_MAX_ENTRIES, DEFAULT_WINDOW_MS
 from consumer.dedup.state import FLAG_CORRECTION, FLAG_REPEAT, FLAG_UPDATE
+from consumer.diff import changes_between, snapshot, unavailable
 from consumer.errors import Reason, WirefeedError
 from consumer.events import EventType, dead_letter_event, event_id, story_event
 from consumer.model import RawRecord, Story
@@ -175,13 +176,22 @@ class Pipeline:
                 duplicate_of=decision.matched.event_id,
                 reason=decision.reason,
                 similarity=decision.similarity,
+                changes=(changes_between(decision.matched.text, story)
+                         if decision.reason == "near" else None),
             )
             return Outcome(event, event_type, story, decision)
+        repeat, correction, update = story_flags(story)
         if decision.kind == "created" or decision.matched is None:
             story_id, supersedes, similarity = eid, None, None
+            # a story that says it is a new version, of which no version is held
+            what = None
+            if correction or update or (story.version or 0) > 1:
+                what = unavailable("previous_not_held")
         else:
             story_id = decision.matched.story_id
             supersedes, similarity = decision.supersedes, decision.similarity
+            previous = self.index.latest(story_id) or decision.matched  # the superseded
+            what = changes_between(previous.text, story)
         event = story_event(
             event_type=event_type,
             story=story,
@@ -189,8 +199,8 @@ class Pipeline:
             story_id=story_id,
             supersedes=supersedes,
             similarity=similarity,
+            changes=what,
         )
-        repeat, correction, update = story_flags(story)
         entry = StateEntry(
             fingerprint=feats.fingerprint,
             story_id=story_id,
@@ -204,6 +214,7 @@ class Pipeline:
             flags=(FLAG_CORRECTION if correction else 0)
             | (FLAG_UPDATE if update else 0)
             | (FLAG_REPEAT if repeat else 0),
+            text=snapshot(story),
         )
         changes = tuple(self.index.changes_for(entry))
         return Outcome(event, event_type, story, decision, entry, changes)

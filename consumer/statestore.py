@@ -16,8 +16,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from consumer import log
 from consumer.changelog import Change, ChangelogFollower
 from consumer.dedup import Index
+from consumer.dedup.state import FORMAT_VERSION
 from consumer.metrics import Metrics
 
 # Own changelog writes remembered until the follower reads them back; past this many
@@ -75,12 +77,26 @@ class StateStore:
                 return
             del self._memo[key]
         self.index.apply(key, value)
+        if self.index.unreadable:
+            self._report_unreadable()
+
+    def _report_unreadable(self) -> None:
+        """Count and log changelog entries of another state format dropped as expired
+        (what the README's rolling upgrade is about); the index keeps the running totals."""
+        unreadable = self.index.unreadable
+        for fmt, n in unreadable.items():
+            self._metrics.state_entries_unreadable.labels(str(fmt)).inc(n)
+        log.get("wirefeed.state").warning("state_entries_unreadable", by_format=dict(unreadable),
+                                          reading_format=FORMAT_VERSION)
+        unreadable.clear()
 
     def load(self, changes: list[Change]) -> None:
         """Replace the index by one rebuilt in bulk from the changelog."""
         self._memo.clear()
         self.index = Index.restore(changes, window_ms=self.index.window_ms,
                                    max_entries=self.index.max_entries)
+        if self.index.unreadable:
+            self._report_unreadable()
         self._metrics.state_entries.set(len(self.index))
 
     # --- the changelog ------------------------------------------------------

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from consumer.dedup.state import FORMAT_VERSION, HEAD_DTYPE, HEAD_SIZE
+from consumer.dedup.state import FORMAT_VERSION, HEAD_DTYPE, HEAD_SIZE, upgrade_all
 
 _TIME_OFFSET = 1 + 16 * 3  # byte offset of the event time in an encoded entry
 _TIME = struct.Struct("<q")
@@ -34,7 +34,9 @@ class Survivors:
     agency: list[str | None]
     fingerprints: list[bytes]
     stories: list[bytes]
+    text: list[bytes]  # each survivor's snapshot for diffs (format 2), b"" when none
     watermark_ms: int | None  # the newest event time the replay saw, removed ones included
+    unreadable: dict[int, int]  # entries of another format dropped as expired, by format
 
     def __len__(self) -> int:
         return len(self.fingerprints)
@@ -59,12 +61,12 @@ def decode(changes: Iterable[tuple[str, bytes | None]]) -> Survivors:
     for value in dropped:
         (t,) = _TIME.unpack_from(value, _TIME_OFFSET)
         watermark = t if watermark is None else max(watermark, t)
-    vals = list(live.values())
+    vals, unreadable = upgrade_all(list(live.values()))
     del live, dropped
     n = len(vals)
     if not n:
         return Survivors(np.zeros(0, dtype=HEAD_DTYPE), np.zeros(0, dtype=np.uint32),
-                         np.zeros(0, dtype=np.int64), [], [], [], watermark)
+                         np.zeros(0, dtype=np.int64), [], [], [], [], watermark, unreadable)
     lens = np.fromiter(map(len, vals), dtype=np.int64, count=n)
     if int(lens.min()) < HEAD_SIZE:
         raise ValueError("truncated state entry")
@@ -75,14 +77,14 @@ def decode(changes: Iterable[tuple[str, bytes | None]]) -> Survivors:
     alen = head["alen"].astype(np.int64)
     alen[alen == 255] = 0
     nfacts = head["nfacts"].astype(np.int64)
-    if not np.array_equal(HEAD_SIZE + alen + 4 * nfacts, lens):
+    ends = HEAD_SIZE + alen + 4 * nfacts  # the text (format 2) is the rest
+    if (ends > lens).any():
         raise ValueError("state entry length does not match its header")
 
     alens = alen.tolist()
-    tails = (
-        b"".join([v[HEAD_SIZE + a :] for v, a in zip(vals, alens, strict=True)])
-        if alen.any()
-        else b"".join([v[HEAD_SIZE:] for v in vals])
+    fact_ends = ends.tolist()
+    tails = b"".join(
+        [v[HEAD_SIZE + a : e] for v, a, e in zip(vals, alens, fact_ends, strict=True)]
     )
     agency: list[str | None] = [None] * n
     for slot in np.flatnonzero(head["alen"] != 255).tolist():
@@ -95,5 +97,7 @@ def decode(changes: Iterable[tuple[str, bytes | None]]) -> Survivors:
         agency=agency,
         fingerprints=[v[1:17] for v in vals],
         stories=[v[17:33] for v in vals],
+        text=[v[e:] for v, e in zip(vals, fact_ends, strict=True)],
         watermark_ms=live_max if watermark is None else max(watermark, live_max),
+        unreadable=unreadable,
     )

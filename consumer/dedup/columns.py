@@ -62,6 +62,7 @@ class Columns:
 
     def __init__(self) -> None:
         self._agency: list[str | None] = []  # one a slot in use: its length is the slots in use
+        self._text: list[bytes] = []  # a slot's snapshot for diffs (StateEntry.text)
         self._free: list[int] = []
         self._facts_end = 0
         self._facts_dead = 0
@@ -97,6 +98,7 @@ class Columns:
             agency_id=self._agency[slot],
             version=None if version == -1 else version,
             flags=int(self._flags[slot]),
+            text=self._text[slot],
         )
 
     def entry(self, slot: int) -> StateEntry:
@@ -116,6 +118,7 @@ class Columns:
         if slot >= self._cap:
             self._columns(max(1024, slot * 2))
         self._agency.append(None)
+        self._text.append(b"")
         return slot
 
     def _store(self, slot: int, entry: StateEntry, seq: int, story: bytes) -> None:
@@ -132,11 +135,13 @@ class Columns:
         self._event[slot] = np.frombuffer(bytes.fromhex(entry.event_id), dtype=np.uint8)
         self._sigs[slot] = entry.signature
         self._agency[slot] = entry.agency_id
+        self._text[slot] = entry.text
 
     def _release(self, slot: int) -> None:
         """Free ``slot``: its facts become garbage in the pool, the slot is reused."""
         self._live[slot] = False
         self._agency[slot] = None
+        self._text[slot] = b""
         self._facts_dead += int(self._fcount[slot])
         self._fcount[slot] = 0
         self._free.append(slot)
@@ -159,6 +164,7 @@ class Columns:
         self._fcount[:n] = held.nfacts
         self._facts_end = total
         self._agency = held.agency
+        self._text = held.text
 
     def _put_facts(self, slot: int, facts: npt.NDArray[np.uint32]) -> None:
         n = int(facts.size)

@@ -31,7 +31,7 @@ from consumer.dedup import bulk, kernels
 from consumer.dedup.bandtable import Bands
 from consumer.dedup.columns import Columns, Slots
 from consumer.dedup.fingerprint import Signature
-from consumer.dedup.state import StateEntry
+from consumer.dedup.state import StateEntry, UnreadableEntryError, upgrade
 
 DEFAULT_WINDOW_MS = 72 * 3600 * 1000
 DEFAULT_MAX_ENTRIES = 1_000_000
@@ -105,6 +105,8 @@ class Index(Columns):
         self._by_key: dict[bytes, int] = {}
         self._by_story: dict[bytes, int | list[int]] = {}
         self._by_agency: dict[str, int | list[int]] = {}
+        # changelog entries of another format dropped as unreadable, by format version
+        self.unreadable: dict[int, int] = {}
         self._next_seq = 0
         self._heap: list[int] = []  # (time << 72) + (seq << 32) + slot
         self.bands = Bands()  # the LSH band cells (public to read its size, not to write)
@@ -132,6 +134,11 @@ class Index(Columns):
 
     def by_agency_id(self, agency_id: str) -> list[StateEntry]:
         return [self._entry(s) for s in _slots_of(self._by_agency, agency_id)]
+
+    def latest(self, story_id: str) -> StateEntry | None:
+        """The newest held version of a story (the one an update supersedes)."""
+        slots = _slots_of(self._by_story, bytes.fromhex(story_id))
+        return self._entry(slots[-1]) if slots else None
 
     def latest_event(self, story_id: str) -> str | None:
         """The event id of the newest held version of a story (what an update supersedes)."""
@@ -238,8 +245,17 @@ class Index(Columns):
         """Apply one changelog record: an encoded entry, or a tombstone."""
         if value is None:
             self.remove(bytes.fromhex(key))
-        else:
+            return
+        try:
             self.add(StateEntry.decode(value))
+        except UnreadableEntryError as exc:
+            readable = upgrade(value)
+            if readable is not None:
+                self.add(StateEntry.decode(readable))
+                return
+            # another format's entry replaces this key: what was held under it is stale
+            self.unreadable[exc.version] = self.unreadable.get(exc.version, 0) + 1
+            self.remove(bytes.fromhex(key))
 
     def apply_all(self, changes: Iterable[Change]) -> None:
         for key, value in changes:
@@ -324,6 +340,7 @@ class Index(Columns):
         index = cls(window_ms=window_ms, max_entries=max_entries)
         held = bulk.decode(changes)
         index.watermark_ms = held.watermark_ms
+        index.unreadable = held.unreadable
         n = len(held)
         if not n:
             return index

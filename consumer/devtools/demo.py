@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import math
 import os
 import shutil
@@ -256,7 +257,8 @@ async def watch_outputs(bootstrap: str, outputs: Outputs, stop: asyncio.Event) -
                 if tp.topic == OUTPUT:
                     for rec in records:
                         line = describe(rec.value, rec.key, rec.headers)
-                        outputs.latest.append(line)
+                        # headlines one line each; a new version with its diff under it
+                        outputs.latest.append(dataclasses.replace(line, details=()))
                         if line.type != "story.created":
                             outputs.versions.append(line)
     finally:
@@ -319,7 +321,8 @@ class View:
             out += [f"    {line.plain()}" for line in self.outputs.latest]
         if self.outputs.versions:
             out.append("  latest new versions:")
-            out += [f"    {line.plain()}" for line in self.outputs.versions]
+            out += [f"    {text}" for line in self.outputs.versions
+                    for text in line.plain().splitlines()]
         return "\n".join(out)
 
     def rich(self) -> Any:
