@@ -97,6 +97,13 @@ class Metrics:
         self.assigned_partitions = Gauge(
             "wirefeed_assigned_partitions", "Input partitions assigned to this worker.", registry=r
         )
+        self.broker_connection_failures = Counter(
+            "wirefeed_broker_connection_failures",
+            "Failed attempts to reach the brokers at start, by reason (tls_server_not_trusted, "
+            "tls_client_certificate_expired, sasl_authentication_failed, ...; "
+            "see consumer.tlsprobe.REASONS).",
+            ["reason"], registry=r,
+        )
         self.ready = Gauge("wirefeed_ready", "1 when the worker is ready, else 0.", registry=r)
         self.last_commit_timestamp = Gauge(
             "wirefeed_last_commit_timestamp_seconds",

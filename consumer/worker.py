@@ -55,6 +55,7 @@ from consumer.parallel import ParsePool, warm_up
 from consumer.parse import parse_record
 from consumer.partitioner import default_partitioner, murmur2
 from consumer.pipeline import Outcome, Pipeline, Prepared, prepare
+from consumer.tlsprobe import ConnectFailures
 
 # A dead letter carries the original record unchanged, so the producer must
 # accept whatever the input topic accepted (topics' max.message.bytes must match).
@@ -178,6 +179,10 @@ class Worker:
         )
         self.log = log.get("wirefeed.worker")
         self._kafka = settings.kafka_common()
+        self._connect = ConnectFailures(settings.bootstrap_servers, self._kafka.get("ssl_context"),
+                                        settings.ssl_certfile,
+                                        settings.security_protocol.startswith("SASL"),
+                                        self.metrics.broker_connection_failures, self.log)
         self._consumer: AIOKafkaConsumer | None = None
         self._alo_producer: AIOKafkaProducer | None = None
         self._batches: dict[TopicPartition, _Batch] = {}
@@ -197,6 +202,8 @@ class Worker:
 
     # --- readiness -------------------------------------------------------
     def readiness(self) -> tuple[bool, str]:
+        if self._connect.reason is not None:
+            return False, f"broker unreachable: {self._connect.reason}"
         if self._follower is None or not self._follower.restored:
             return False, "restoring dedup state"
         if not self._broker_ok:
@@ -256,10 +263,11 @@ class Worker:
                 )
                 await self._follower.start()
                 self._broker_ok = True
+                self._connect.succeeded()
                 break
             except (KafkaError, OSError, RuntimeError) as exc:
                 self._broker_ok = False
-                self.log.warning("broker_unavailable", error=repr(exc), retry_in_s=backoff)
+                await self._connect.failed(exc, retry_in_s=backoff)
                 if self._follower is not None:
                     await self._follower.stop()
                     self._follower = None
