@@ -493,6 +493,7 @@ class Worker:
             self.metrics.parse_duration.observe(prepared.parse_s)
             self.metrics.processing_duration.observe(took + time.perf_counter() - started)
             self.metrics.records_consumed.labels(raw.topic).inc()
+            self.metrics.feed_health.observe(outcome.story, raw.timestamp_ms)
             await self._emit(producer, batch, raw, outcome)
             # later records of this batch must see this one; if the transaction
             # aborts, _recover rebuilds the index from the committed changelog
