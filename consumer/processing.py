@@ -66,6 +66,7 @@ class Processor:
             metrics.parse_duration.observe(prepared.parse_s)
             metrics.processing_duration.observe(took + time.perf_counter() - started)
             metrics.records_consumed.labels(raw.topic).inc()
+            metrics.feed_health.observe(outcome.story, raw.timestamp_ms)
             for send in route(outcome, raw, self.topics):
                 await commits.send(batch, producer, send.topic, send.value, send.key,
                                    send.headers)

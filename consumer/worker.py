@@ -46,6 +46,7 @@ from consumer.pipeline import Pipeline
 from consumer.processing import Processor
 from consumer.routing import Topics
 from consumer.statestore import StateStore
+from consumer.tlsprobe import ConnectFailures
 
 # the lag gauges are scraped every 15 s or so; asking for every partition's
 # position on every loop turn cost CPU for nothing (bench/ROUNDS.md)
@@ -123,6 +124,10 @@ class Worker:
         self.commit_listeners: list[CommitListener] = []
         self.log = log.get("wirefeed.worker")
         self._kafka = settings.kafka_common()
+        self._connect = ConnectFailures(settings.bootstrap_servers, self._kafka.get("ssl_context"),
+                                        settings.ssl_certfile,
+                                        settings.security_protocol.startswith("SASL"),
+                                        self.metrics.broker_connection_failures, self.log)
         self.consumer: AIOKafkaConsumer | None = None
         self.commits: CommitPolicy | None = None
         self._lock = asyncio.Lock()
@@ -133,6 +138,8 @@ class Worker:
 
     # --- what tests, probes and the bench may look at ------------------------
     def readiness(self) -> tuple[bool, str]:
+        if self._connect.reason is not None:
+            return False, f"broker unreachable: {self._connect.reason}"
         return self.health.readiness()
 
     @property
@@ -192,10 +199,11 @@ class Worker:
                 await self.state.connect(self.s.state_topic, self._kafka)
                 await self.state.restore()
                 self.health.broker_ok = True
+                self._connect.succeeded()
                 break
             except (KafkaError, OSError, RuntimeError) as exc:
                 self.health.broker_ok = False
-                self.log.warning("broker_unavailable", error=repr(exc), retry_in_s=backoff)
+                await self._connect.failed(exc, retry_in_s=backoff)
                 await self.state.close()
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX_S)
