@@ -23,12 +23,14 @@ COPY requirements/main.lock requirements/main.lock
 RUN pip install --require-hashes --only-binary=:all: -r requirements/main.lock
 COPY pyproject.toml README.m[d] ./
 COPY consumer ./consumer
-# The dedup kernels compile here once as a check that numba works on this base (the
-# cache goes to /tmp, not into the venv: the runtime compiles into its own /tmp).
+# The dedup kernels (band table, facts, MinHash) compile here once as a check that numba
+# works on this base (the cache goes to /tmp, not into the venv: the runtime compiles
+# into its own /tmp).
 RUN pip install --no-deps . \
  && python -m compileall -q /opt/venv \
  && wirefeed --version \
- && python -c "from consumer.dedup import kernels; kernels.warm()"
+ && python -c "from consumer.dedup import factscan, kernels, minhash; \
+    kernels.warm(); factscan.warm(); minhash.warm()"
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.1.0

@@ -10,12 +10,16 @@ Why these features:
   figure changes three shingles instead of vanishing into a "<num>" placeholder.
   3-grams (not 5) keep a one-word typo fix from moving a short story below the
   near threshold.
-* The **signature** is a 128-permutation MinHash from rensa (Rust, microseconds a
-  story, ``bench/bench_dedup_scale.py`` measures it), truncated to the low 16 bits per
+* The **signature** is a 128-permutation MinHash truncated to the low 16 bits per
   permutation ("b-bit MinHash", Li & König 2010): 256 bytes instead of 512, and
   the Jaccard estimate only gains a 2^-16 collision bias, corrected in
-  :func:`jaccard`. rensa's own LSH cannot be rebuilt from stored digests (its
-  pickle format is private), so banding lives in :mod:`consumer.dedup.bandtable`.
+  :func:`jaccard`. Two implementations, chosen by :data:`SIGNATURE`: rensa's
+  (Rust) over the shingle strings of :func:`shingles`, which the changelog entries
+  written so far hold, and the compiled pass of :mod:`consumer.dedup.minhash` over
+  the text's UTF-8 bytes (same shingles, another hash: its signatures are not
+  comparable with rensa's, so switching needs a changelog format version).
+  rensa's own LSH cannot be rebuilt from stored digests (its pickle format is
+  private), so banding lives in :mod:`consumer.dedup.bandtable`.
 * **Facts** are the things a boilerplate agency report changes while keeping
   most words: numbers and capitalised tokens (names, places, companies). Plain
   shingle Jaccard calls two market reports with other figures near-duplicates;
@@ -23,7 +27,10 @@ Why these features:
   their digits (``155,221`` and ``155.221`` agree, ``155,222`` does not) and
   capitalised tokens case-folded. Storing hashes, not words, keeps state small;
   :func:`typo_variants` lets the decision tell a typo fix in a name (one edit)
-  from another name without the stored text.
+  from another name without the stored text. :func:`facts` runs the compiled scan
+  of :mod:`consumer.dedup.factscan` (the same hashes and words, tested against
+  the plain reference) and falls back to :func:`python_facts`, the regex path
+  below, for a text beyond the scan's tables.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import rensa
+
+from consumer.dedup import factscan, minhash
 
 NUM_PERM = 128
 SEED = 0x5EED
@@ -54,6 +63,10 @@ _LATIN1_WORD = "0-9A-Z_a-z\xaa\xb2\xb3\xb5\xb9\xba\xbc-\xbe\xc0-\xd6\xd8-\xf6\xf
 LATIN1_WORD_BYTES = bytes(b if re.match(f"[{_LATIN1_WORD}]", chr(b)) else 0x20 for b in range(256))
 _DIGIT_BYTES = bytes(b if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _CHAR_REF = re.compile(rb"&#([0-9]+);")
+# Which MinHash :func:`features` computes: "rensa" (what stored changelog entries hold)
+# or "compiled" (:mod:`consumer.dedup.minhash`). Not comparable with each other: the
+# default moves to "compiled" together with the changelog entry's format version.
+SIGNATURE = "rensa"
 
 
 def _latin1_words(text: str) -> bool:
@@ -321,6 +334,12 @@ def _sorted_unique(hashes: list[int]) -> npt.NDArray[np.uint32]:
 
 
 def facts(body_text: str) -> tuple[npt.NDArray[np.uint32], dict[int, tuple[str, int]]]:
+    """:func:`python_facts`, from the compiled scan where its tables cover the text."""
+    got = factscan.facts_of(body_text.encode("utf-8", "surrogatepass"))
+    return python_facts(body_text) if got is None else got
+
+
+def python_facts(body_text: str) -> tuple[npt.NDArray[np.uint32], dict[int, tuple[str, int]]]:
     """Sorted fact hashes (a multiset: the k-th occurrence hashes with k), and the
     entity words behind them (numbers have none, so they are never typo-matched).
 
@@ -367,13 +386,19 @@ def typo_variants(word: str, *, replace: bool = True) -> set[str]:
 
 
 def features(normalized_text: str, body_text: str) -> Features:
-    """All features of one story, computed once per record."""
-    sh = shingles(normalized_text)
+    """All features of one story, computed once per record; the fingerprint and the
+    compiled signature read the same UTF-8 bytes."""
+    encoded = normalized_text.encode("utf-8")
+    if SIGNATURE == "compiled":
+        sig, count = minhash.minhash(np.frombuffer(encoded, dtype=np.uint8))
+    else:
+        sh = shingles(normalized_text)
+        sig, count = signature(sh), len(set(sh))
     fact_arr, words = facts(body_text)
     return Features(
-        fingerprint=fingerprint(normalized_text),
-        signature=signature(sh),
-        shingle_count=len(set(sh)),
+        fingerprint=hashlib.blake2b(encoded, digest_size=16).digest(),
+        signature=sig,
+        shingle_count=count,
         facts=fact_arr,
         entity_words=words,
     )

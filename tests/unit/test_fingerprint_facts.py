@@ -100,6 +100,7 @@ def assert_same_features(text: str) -> None:
 _ASCII = "abcxyzABCXYZ_0123456789.,!?:'-\"( \t\n"
 _LATIN1 = _ASCII + "äöüßÄÖÜÉÞ²’„“”»«ªµº¼ÿ×÷\u00a0\u0085"
 _ALPHABET = _LATIN1 + "łŁΣσДдİǅ٣&#;"
+ALPHABETS = {"ascii": _ASCII, "latin1": _LATIN1, "beyond latin1": _ALPHABET}  # other tests'
 # word-sized pieces (a separator, a run head, a word), so that names, joiners, digits
 # and sentence ends meet often, mixed with random characters
 _SEPARATORS = ["", " ", " ", "\n", ". ", ": ", "„", "(", " '", "\t", "? "]
