@@ -126,11 +126,13 @@ def test_typo_fix_resend_is_a_near_duplicate_that_is_not_material() -> None:
 
 def test_a_version_whose_previous_left_the_window_says_so() -> None:
     paras = seed_paragraphs()
-    pipe = Pipeline(parser=parse_record, window_ms=3_600_000)
-    pipe.run(RawRecord(value=render(paras, day="2026-01-03"), offset=0))
-    # a day later: the first version is outside a one-hour window
-    later = pipe.run(RawRecord(value=render([*paras, "Neu: ein Absatz."], day="2026-01-04",
-                                            headline="ROUNDUP: Kiew: Verhandlungen"), offset=1))
+    pipe = Pipeline(parser=parse_record, window_ms=30_000)
+    t0 = 1_767_398_400_000  # 2026-01-03, when the first version arrived
+    pipe.run(RawRecord(value=render(paras, day="2026-01-03"), offset=0, timestamp_ms=t0))
+    # arriving a minute later: the first version is outside a 30-second window
+    later = pipe.run(RawRecord(value=render([*paras, "Neu: ein Absatz."], day="2026-01-03",
+                                            headline="ROUNDUP: Kiew: Verhandlungen"),
+                               offset=1, timestamp_ms=t0 + 60_000))
     assert later.event_type == "story.created"
     assert later.event["changes"] == {"available": False, "reason": "previous_not_held"}
     SCHEMA.validate(later.event)
@@ -144,7 +146,7 @@ def test_previous_version_stored_without_text_says_so() -> None:
     assert first.entry is not None
     v1 = bytes((1,)) + first.entry.encode()[1:]
     v1 = v1[: len(v1) - len(first.entry.text)]  # format 1 had no text
-    pipe.index = Index.restore([(first.entry.key, v1)])
+    pipe = Pipeline(Index.restore([(first.entry.key, v1)]), parser=parse_record)
     assert pipe.index.unreadable == {}
     out = pipe.run(RawRecord(value=render([*paras, "Neu: ein Absatz."],
                                           headline="ROUNDUP: Kiew"), offset=1))
@@ -159,8 +161,7 @@ def test_restored_replica_computes_the_same_changes() -> None:
     for off, p in enumerate(paras):
         out = live.run(RawRecord(value=render(p, place="NEW YORK"), offset=off))
         log.extend(out.changes)
-    restored = Pipeline(parser=parse_record)
-    restored.index = Index.restore(log)
+    restored = Pipeline(Index.restore(log), parser=parse_record)
     for off, p in enumerate(paras):
         rec = RawRecord(value=render([*p, "The company said it would appeal."],
                                      headline="ROUNDUP: Story", place="NEW YORK"),

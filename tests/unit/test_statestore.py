@@ -29,6 +29,7 @@ class SpyIndex:
 
     def __init__(self) -> None:
         self.applied: list[tuple[str, bytes | None]] = []
+        self.unreadable: dict[int, int] = {}  # what the index dropped by format version
 
     def apply(self, key: str, value: bytes | None) -> None:
         self.applied.append((key, value))
@@ -39,6 +40,22 @@ def _store(memo_max: int = 200_000) -> tuple[StateStore, SpyIndex]:
     spy = SpyIndex()
     store.index = spy  # type: ignore[assignment]
     return store, spy
+
+
+def test_entries_of_an_unreadable_format_are_counted_once() -> None:
+    registry = CollectorRegistry()
+    store = StateStore(3_600_000, 1000, Metrics(registry))
+    spy = SpyIndex()
+    store.index = spy  # type: ignore[assignment]
+    spy.unreadable[9] = 2  # as if the index had just dropped two format-9 entries
+    with capture_logs() as logs:
+        store.apply("a", b"x")
+        store.apply("b", b"y")
+    counted = registry.get_sample_value("wirefeed_state_entries_unreadable_total",
+                                        {"format": "9"})
+    assert counted == 2.0
+    assert spy.unreadable == {}
+    assert [e["event"] for e in logs] == ["state_entries_unreadable"]
 
 
 def test_own_writes_read_back_are_not_applied_again() -> None:
