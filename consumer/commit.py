@@ -89,6 +89,9 @@ class Batch:
     timestamps: list[int] = field(default_factory=list)
     kinds: Counter[str] = field(default_factory=Counter)
     futures: list[SendFuture] = field(default_factory=list)
+    # a send of this batch failed: its producer's sequence numbers no longer match the
+    # broker's, so an abort must replace the producer rather than reuse it
+    send_failed: bool = False
 
     def take(self) -> Committed:
         """The records of this batch as committed; the batch is empty afterwards."""
@@ -329,7 +332,11 @@ class Transactions(CommitPolicy):
                 sent.exception()  # retrieved: the offsets' error is the one to raise
             discard_sends(futures)
             raise
-        await sent
+        try:
+            await sent
+        except UnacknowledgedSendError:
+            b.send_failed = True
+            raise
         await b.producer.commit_transaction()
         b.open = False
         self._outcome("committed")
@@ -341,6 +348,8 @@ class Transactions(CommitPolicy):
         dropped = 0
         for b in batches:
             dropped += len(b.timestamps)
+            renew = b.send_failed or any(
+                f.done() and (f.cancelled() or f.exception() is not None) for f in b.futures)
             discard_sends(b.futures)
             b.take()
             if b.open and b.producer is not None:
@@ -350,10 +359,17 @@ class Transactions(CommitPolicy):
                 except Exception as exc:  # fenced or fatal: this producer is done
                     self._log.warning("abort_failed", partition=b.tp.partition,
                                       error_type=type(exc).__name__, error=str(exc))
-                    with contextlib.suppress(Exception):
-                        await b.producer.stop()
-                    b.producer = None
+                    renew = True
+            if renew and b.producer is not None:
+                # an expired send leaves the idempotent producer's sequence numbers out of
+                # step with the broker (every later send fails OutOfOrderSequenceNumber);
+                # ready() re-creates it, after the worker checked it still owns the partition
+                self._log.info("producer_renewed", partition=b.tp.partition)
+                with contextlib.suppress(Exception):
+                    await b.producer.stop()
+                b.producer = None
             b.open = False
+            b.send_failed = False
         return dropped
 
 

@@ -132,8 +132,22 @@ async def test_a_failed_send_fails_the_commit_and_the_abort_drops_it(
     assert "commit" not in calls
     assert done == []
     assert await policy.abort() == 1
-    assert calls[-1] == "abort"
+    assert calls[-2:] == ["abort", "stop"], "a producer whose send failed is not reused"
     assert policy.pending() == 0
+    assert calls.count("init 0") == 1, "an abort alone must not re-initialise (and fence)"
+    await policy.ready(policy.batches[TP0])
+    assert calls.count("init 0") == 2
+
+
+async def test_an_abort_after_clean_sends_keeps_the_producer(calls: list[str]) -> None:
+    policy, producers = _transactions(calls, [])
+    await policy.add(TP0)
+    await _one_record(policy, TP0)
+    for future in producers[0].sent:
+        future.set_result(None)
+    await policy.abort()
+    assert calls[-1] == "abort"
+    assert "stop" not in calls
 
 
 async def test_due_batches_commit_together_once_the_oldest_is_due(calls: list[str]) -> None:
