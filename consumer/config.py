@@ -79,6 +79,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("progress_timeout_s", 60.0,
            "Not ready when a commit or the processing loop made no progress for this long "
            "(default: the transaction timeout)."),
+    Option("producer_timeout_ms", 40_000,
+           "A send not acknowledged within this time fails (its transaction aborts and "
+           "the records are processed again)."),
     Option("transactional_id_prefix", "",
            "Prefix of the per-partition transactional ids; defaults to the group id."),
     Option("security_protocol", "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
@@ -121,6 +124,7 @@ class Settings:
     log_level: str
     shutdown_timeout_s: float
     progress_timeout_s: float
+    producer_timeout_ms: int
     transactional_id_prefix: str
     security_protocol: SecurityProtocol
     sasl_mechanism: SaslMechanism
@@ -258,6 +262,8 @@ def _validate(s: Settings) -> None:
         fail("shutdown_timeout_s", "must be positive")
     if s.progress_timeout_s <= 0:
         fail("progress_timeout_s", "must be positive")
+    if s.producer_timeout_ms <= 0:
+        fail("producer_timeout_ms", "must be positive")
     if s.security_protocol.startswith("SASL") and not (s.sasl_username and s.sasl_password):
         fail("sasl_username", f"{s.security_protocol} needs a user name and a password "
              f"({ENV_PREFIX}SASL_USERNAME / {ENV_PREFIX}SASL_PASSWORD)")

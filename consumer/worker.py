@@ -220,7 +220,9 @@ class Worker:
         self.consumer = group_consumer(self.s, self._kafka)
         await self.consumer.start()
         self.commits = await commit_policy(
-            self.s.exactly_once, kafka=self._kafka, consumer=self.consumer,
+            self.s.exactly_once,
+            kafka={**self._kafka, "request_timeout_ms": self.s.producer_timeout_ms},
+            consumer=self.consumer,
             group_id=self.s.group_id, txn_prefix=self.s.txn_prefix,
             interval_ms=self.s.commit_interval_ms, on_committed=self._committed,
             outcome=lambda outcome: self.metrics.transactions.labels(outcome).inc())
