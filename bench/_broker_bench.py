@@ -2,20 +2,20 @@
 
 Why each piece exists:
 
-* The passthroughs copy the input topic to an output topic with no parsing,
-  under the *same* commit policy as :class:`consumer.worker.Worker` (a
-  transaction or an offset commit when a partition's batch has been open for
-  ``commit_interval_ms`` or when ``max_in_flight`` records are pending, and
-  ``getmany`` sized the same). They are the ceiling a client can reach in
+* The passthroughs copy the input topic to an output topic with no parsing.
+  Baseline A commits with the worker's own code (:mod:`consumer.commit`: the
+  same policy objects, transactions overlapped or offsets in the background,
+  the same producer settings, ``getmany`` sized the same). They are the
+  ceiling a client can reach in
   Python on this broker, so the worker's throughput is reported as a ratio to
   them, measured minutes apart on the same machine, not as an absolute number.
 * aiokafka (baseline A) is the worker's own client; confluent-kafka
   (librdkafka, baseline B) shows what a Python process can move when the
   protocol work happens in C threads.
-* The worker runs in-process as a subclass that only counts what
-  ``_committed`` sees, so the figure is committed records per second, timed
-  from the first fetched record to the last commit (group join and state
-  restore are start-up costs, not throughput).
+* The worker runs in-process with a commit listener that counts committed
+  records and a processor that times itself, so the figure is committed
+  records per second, timed from the first fetched record to the last commit
+  (group join and state restore are start-up costs, not throughput).
 * Latency runs the real ``wirefeed run`` as a subprocess, so that the paced
   producer and the read_committed consumer that time it do not share an event
   loop (or the GIL) with the worker they measure; baseline A runs the same
@@ -40,16 +40,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.structs import OffsetAndMetadata
 
+from consumer.commit import Batch, CommitPolicy, Committed, commit_policy
 from consumer.config import Settings, load
 from consumer.devtools.broker import gc_pauses
 from consumer.metrics import Metrics
 from consumer.model import RawRecord
 from consumer.pipeline import Outcome, Pipeline, Prepared
-from consumer.worker import Worker, _Batch
+from consumer.processing import Processor
+from consumer.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_BYTES = 16 * 1024 * 1024
@@ -129,98 +130,76 @@ def load_input(bootstrap: str, topic: str, values: Sequence[bytes], partitions: 
 
 
 # --- baseline A: aiokafka passthrough -----------------------------------------
-async def passthrough_clients(
-    bootstrap: str, src: str, partitions: int, group: str, *, eos: bool, alo_linger_ms: int,
-    **txn_extra: Any,
-) -> tuple[AIOKafkaConsumer, dict[TopicPartition, AIOKafkaProducer]]:
-    """A consumer of every partition of ``src`` from the start, and a producer for each:
-    transactional, one a partition, as the worker (``eos``), or one idempotent for all."""
-    tps = [TopicPartition(src, p) for p in range(partitions)]
-    consumer = AIOKafkaConsumer(
+def passthrough_consumer(bootstrap: str, group: str) -> AIOKafkaConsumer:
+    """A consumer of every partition of ``src`` (assigned by :func:`copy_records`)."""
+    return AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
         isolation_level="read_committed", auto_offset_reset="earliest",
         max_poll_records=MAX_IN_FLIGHT, max_partition_fetch_bytes=MAX_BYTES,
     )
+
+
+async def copy_records(bootstrap: str, src: str, dst: str, partitions: int, group: str, *,
+                       eos: bool, until: Callable[[int], bool],
+                       ready: Callable[[], None] | None = None) -> tuple[int, float, float]:
+    """Copy ``src`` -> ``dst`` from the beginning, committed by the worker's own commit
+    policy (:mod:`consumer.commit`), until ``until(committed records)``.
+
+    Each output carries the ``wirefeed-source-partition`` / ``-offset`` headers, as
+    the worker's do. Returns (committed records, first fetch, last commit) in
+    ``perf_counter`` seconds.
+    """
+    tps = [TopicPartition(src, p) for p in range(partitions)]
+    done = 0
+    first = last = 0.0
+
+    def committed(c: Committed) -> None:
+        nonlocal done, last
+        done += len(c.timestamps)
+        last = time.perf_counter()
+
+    consumer = passthrough_consumer(bootstrap, group)
     await consumer.start()
-    consumer.assign(tps)
-    await consumer.seek_to_beginning(*tps)
-    producers: dict[TopicPartition, AIOKafkaProducer] = {}
-    if eos:
+    policy: CommitPolicy | None = None
+    try:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        policy = await commit_policy(eos, kafka={"bootstrap_servers": bootstrap},
+                                     consumer=consumer, group_id=group, txn_prefix=group,
+                                     interval_ms=COMMIT_INTERVAL_MS, on_committed=committed)
         for tp in tps:
-            producers[tp] = AIOKafkaProducer(
-                bootstrap_servers=bootstrap, transactional_id=f"{group}-{tp.partition}",
-                enable_idempotence=True, acks="all", linger_ms=5, max_request_size=MAX_BYTES,
-                **txn_extra)
-            await producers[tp].start()
-    else:
-        shared = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True,
-                                  acks="all", linger_ms=alo_linger_ms,
-                                  max_request_size=MAX_BYTES)
-        await shared.start()
-        producers = dict.fromkeys(tps, shared)
-    return consumer, producers
+            await policy.add(tp)
+        if ready is not None:
+            ready()
+        while not until(done):
+            policy.check()
+            if policy.pending() >= MAX_IN_FLIGHT:
+                await policy.commit_due(force=True)
+            fetched = await consumer.getmany(timeout_ms=policy.until_due_ms(),
+                                             max_records=MAX_IN_FLIGHT)
+            for tp, recs in fetched.items():
+                first = first or time.perf_counter()
+                batch = policy.batches[tp]
+                producer = await policy.begin(batch, recs[0].timestamp)
+                for rec in recs:
+                    headers = [("wirefeed-source-partition", str(rec.partition).encode()),
+                               ("wirefeed-source-offset", str(rec.offset).encode())]
+                    await policy.send(batch, producer, dst, rec.value, rec.key, headers)
+                    policy.record(batch, rec.offset, rec.timestamp, "")
+            await policy.commit_due()
+        await policy.commit_due(force=True)
+    finally:
+        if policy is not None:
+            await policy.close()
+        await consumer.stop()
+    return done, first, last
 
 
 async def aiokafka_passthrough(bootstrap: str, src: str, dst: str, n: int, partitions: int, *,
                                eos: bool, group: str) -> Run:
     """Copy ``n`` records ``src`` -> ``dst`` the way the worker would, minus the pipeline."""
-    tps = [TopicPartition(src, p) for p in range(partitions)]
-    consumer, producers = await passthrough_clients(bootstrap, src, partitions, group, eos=eos,
-                                                    alo_linger_ms=5)
-    opened: dict[TopicPartition, float] = {}
-    futures: dict[TopicPartition, list[asyncio.Future[Any]]] = {tp: [] for tp in tps}
-    nxt: dict[TopicPartition, int] = {}
-    pending: Counter[TopicPartition] = Counter()
-    done = 0
-    first = last = 0.0
-
-    async def commit(force: bool) -> None:
-        nonlocal done, last
-        now = time.monotonic()
-        due = [tp for tp in tps if pending[tp]
-               and (force or now - opened[tp] >= COMMIT_INTERVAL_MS / 1000)]
-        if not due:
-            return
-        if eos:
-            for tp in due:
-                await producers[tp].send_offsets_to_transaction(
-                    {tp: OffsetAndMetadata(nxt[tp], "")}, group)
-                await producers[tp].commit_transaction()
-        else:
-            for tp in due:
-                await asyncio.gather(*futures[tp])
-            await consumer.commit({tp: OffsetAndMetadata(nxt[tp], "") for tp in due})
-        for tp in due:
-            futures[tp].clear()
-            done += pending.pop(tp)
-            opened.pop(tp, None)
-        last = time.perf_counter()
-
-    try:
-        while done < n:
-            if sum(pending.values()) >= MAX_IN_FLIGHT:
-                await commit(force=True)
-            fetched = await consumer.getmany(timeout_ms=COMMIT_INTERVAL_MS,
-                                             max_records=MAX_IN_FLIGHT)
-            for tp, recs in fetched.items():
-                if not first:
-                    first = time.perf_counter()
-                producer = producers[tp]
-                if tp not in opened:
-                    if eos:
-                        await producer.begin_transaction()
-                    opened[tp] = time.monotonic()
-                for rec in recs:
-                    futures[tp].append(await producer.send(dst, rec.value, key=rec.key))
-                    nxt[tp] = rec.offset + 1
-                pending[tp] += len(recs)
-            await commit(force=False)
-            if not fetched and done >= n:
-                break
-    finally:
-        for p in set(producers.values()):
-            await p.stop()
-        await consumer.stop()
+    done, first, last = await copy_records(bootstrap, src, dst, partitions, group, eos=eos,
+                                           until=lambda committed: committed >= n)
     return Run(f"A aiokafka {'eos' if eos else 'alo'}", done, last - first)
 
 
@@ -307,50 +286,61 @@ def worker_settings(bootstrap: str, src: str, names: dict[str, str], group: str,
     return load(overrides, environ={})
 
 
-class CountingWorker(Worker):
-    """The real Worker; only counts committed records and their event types."""
+class BenchProcessor(Processor):
+    """The worker's processor, timed; with ``outcomes``, replaying those instead of parsing
+    and deciding (the shell-only variant)."""
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, Metrics())
-        self.bench_first = 0.0
-        self.bench_last = 0.0
-        self.bench_committed = 0
-        self.bench_events: Counter[str] = Counter()
-        self.bench_process_s = 0.0
-        self.bench_commit_s = 0.0
-        self._bench_pending: dict[TopicPartition, Counter[str]] = {}
+    def __init__(self, worker: Worker, outcomes: Sequence[Outcome] | None = None) -> None:
+        pipeline = worker.processor.pipeline if outcomes is None else _Replay(outcomes)
+        super().__init__(pipeline, worker.state, worker.processor.topics, worker.metrics)
+        self.replay = outcomes is not None
+        self.first = 0.0
+        self.busy_s = 0.0
 
-    async def _process(self, batch: _Batch, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    async def process(self, commits: CommitPolicy, batch: Batch,
+                      records: list[ConsumerRecord[bytes, bytes]]) -> None:
         started = time.perf_counter()
-        if not self.bench_first:
-            self.bench_first = started
-        await super()._process(batch, records)
-        self.bench_process_s += time.perf_counter() - started
+        self.first = self.first or started
+        await super().process(commits, batch, records)
+        self.busy_s += time.perf_counter() - started
 
-    async def _commit(self, batches: list[_Batch], *, force: bool) -> None:
-        """Timed: in the worker's loop a commit is a stall, no record is processed meanwhile."""
-        started = time.perf_counter()
-        try:
-            await super()._commit(batches, force=force)
-        finally:
-            if self.bench_first:
-                self.bench_commit_s += time.perf_counter() - started
+    async def prepared(self, raws: list[RawRecord]
+                       ) -> AsyncIterator[tuple[RawRecord, Prepared, float]]:
+        if not self.replay:
+            async for item in super().prepared(raws):
+                yield item
+            return
+        nothing = Prepared(None)
+        for raw in raws:
+            yield raw, nothing, 0.0
 
-    async def _emit(self, producer: AIOKafkaProducer, batch: _Batch, raw: RawRecord,
-                    outcome: Outcome) -> None:
-        await super()._emit(producer, batch, raw, outcome)
-        self._bench_pending.setdefault(batch.tp, Counter())[outcome.event_type] += 1
 
-    async def _abort(self, batches: list[_Batch]) -> None:
-        for b in batches:  # aborted records are redone and counted then
-            self._bench_pending.pop(b.tp, None)
-        await super()._abort(batches)
+class _Replay(Pipeline):
+    """Outcomes of real records, handed out by offset; nothing applied to the index."""
 
-    def _committed(self, tp: TopicPartition, timestamps: list[int]) -> None:
-        self.bench_committed += len(timestamps)
-        self.bench_events.update(self._bench_pending.pop(tp, Counter()))
-        self.bench_last = time.perf_counter()
-        super()._committed(tp, timestamps)
+    def __init__(self, outcomes: Sequence[Outcome]) -> None:
+        super().__init__()
+        self._outcomes = outcomes
+
+    def process_prepared(self, prepared: Prepared, record: RawRecord) -> Outcome:
+        return self._outcomes[(record.offset or 0) % len(self._outcomes)]
+
+    def commit(self, outcome: Outcome) -> None:
+        pass
+
+
+class Counting:
+    """Counts the worker's committed records and their event types (a commit listener)."""
+
+    def __init__(self) -> None:
+        self.committed = 0
+        self.last = 0.0
+        self.events: Counter[str] = Counter()
+
+    def __call__(self, done: Committed) -> None:
+        self.committed += len(done.timestamps)
+        self.events.update(done.kinds)
+        self.last = time.perf_counter()
 
 
 def shell_only(worker: Worker, sample: Sequence[bytes], topic: str) -> None:
@@ -358,45 +348,36 @@ def shell_only(worker: Worker, sample: Sequence[bytes], topic: str) -> None:
 
     The sends (event, changelog entries) and their sizes stay those of the real
     pipeline; only its CPU time goes. What remains is the shell's own cost per
-    record, the part a change in worker.py can move.
+    record, the part a change in the shell can move.
     """
     pipe = Pipeline()
-    outcomes: list[Outcome] = [
-        pipe.run(RawRecord(value=v, topic=topic, partition=0, offset=i, timestamp_ms=0))
-        for i, v in enumerate(sample)
-    ]
-    count = len(outcomes)
-    nothing = Prepared(None)
-
-    async def prepared(raws: list[RawRecord]) -> AsyncIterator[tuple[RawRecord, Prepared, float]]:
-        for raw in raws:
-            yield raw, nothing, 0.0
-
-    def process(_: Prepared, record: RawRecord) -> Outcome:
-        return outcomes[(record.offset or 0) % count]
-
-    worker._prepared = prepared  # type: ignore[method-assign]
-    worker.pipeline.process_prepared = process  # type: ignore[method-assign]
-    worker.pipeline.commit = lambda outcome: None  # type: ignore[method-assign]
+    outcomes = [pipe.run(RawRecord(value=v, topic=topic, partition=0, offset=i, timestamp_ms=0))
+                for i, v in enumerate(sample)]
+    worker.processor = BenchProcessor(worker, outcomes)
 
 
 async def run_worker(settings: Settings, n: int, cap_s: float, name: str, *,
                      prepare: Callable[[Worker], None] | None = None,
                      profiler: Any = None) -> Run:
     """Run the worker until ``n`` records are committed or ``cap_s`` of processing passed."""
-    worker = CountingWorker(settings)
+    worker = Worker(settings, Metrics())
+    counts = Counting()
+    worker.commit_listeners.append(counts)
+    worker.processor = BenchProcessor(worker)
     if prepare is not None:
         prepare(worker)
+    timed = worker.processor
+    assert isinstance(timed, BenchProcessor)
     task = asyncio.create_task(worker.run())
     started = time.monotonic()
     try:
-        while worker.bench_committed < n:
+        while counts.committed < n:
             if task.done():
                 task.result()
                 raise RuntimeError("worker exited")
-            if worker.bench_first and profiler is not None and not profiler.is_running:
+            if timed.first and profiler is not None and not profiler.is_running:
                 profiler.start()
-            if worker.bench_first and time.perf_counter() - worker.bench_first > cap_s:
+            if timed.first and time.perf_counter() - timed.first > cap_s:
                 break
             if time.monotonic() - started > cap_s + 60:
                 raise RuntimeError(f"worker never started: {worker.readiness()[1]}")
@@ -411,11 +392,14 @@ async def run_worker(settings: Settings, n: int, cap_s: float, name: str, *,
         for sig in (signal.SIGTERM, signal.SIGINT):  # the worker installed its own handlers
             loop.remove_signal_handler(sig)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    wall = worker.bench_last - worker.bench_first
-    return Run(name, worker.bench_committed, wall,
-               {"events": dict(worker.bench_events), "capped": worker.bench_committed < n,
-                "process_share": round(worker.bench_process_s / wall, 3) if wall else None,
-                "commit_share": round(worker.bench_commit_s / wall, 3) if wall else None})
+    wall = counts.last - timed.first
+    # the loop stands still while a commit runs: its share of the wall time
+    commit_s = worker.metrics.registry.get_sample_value(
+        "wirefeed_commit_duration_seconds_sum") or 0.0
+    return Run(name, counts.committed, wall,
+               {"events": dict(counts.events), "capped": counts.committed < n,
+                "process_share": round(timed.busy_s / wall, 3) if wall else None,
+                "commit_share": round(commit_s / wall, 3) if wall else None})
 
 
 class SpyProfiler:

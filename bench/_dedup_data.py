@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -89,3 +90,16 @@ def render_dpa_afx(headline: str, place: str, paras: Sequence[str], day: dt.date
 def chunks(seq: Sequence[str], n: int) -> Iterator[Sequence[str]]:
     for i in range(0, len(seq), n):
         yield seq[i : i + n]
+
+
+def update_pair(row: dict[str, str], paras: list[str], rng: random.Random, t0: dt.datetime,
+                t1: dt.datetime) -> tuple[Story, Story, int]:
+    """A real article's first version (its first half to three quarters) and its update with
+    the whole text: a ROUNDUP, or the same agency id with a higher version, by coin toss;
+    and how many paragraphs the first version kept."""
+    keep = max(1, round(len(paras) * rng.uniform(0.5, 0.75)))
+    if rng.random() < 0.5:
+        return story(paras[:keep], when=t0), story(paras, when=t1, flags=("roundup",)), keep
+    aid = f"dpa-afx:{row['id']}"
+    return (story(paras[:keep], when=t0, agency_id=aid, version=1),
+            story(paras, when=t1, agency_id=aid, version=2), keep)

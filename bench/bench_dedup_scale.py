@@ -1,6 +1,10 @@
 """Dedup at scale: lookup time, throughput, state bytes per story, restore time at 10k..1M held.
 
-Run: ``.venv/bin/python bench/bench_dedup_scale.py`` (about 2 minutes on 2 cores).
+Run: ``.venv/bin/python bench/bench_dedup_scale.py`` (about 2 minutes on 2 cores);
+``--text-cost [N ...]`` instead compares, at N held (default 100,000 and 1,000,000), the
+restore time, RAM and changelog bytes of entries with the version's compressed text (state
+format 2, for the ``changes`` object) and without it (what format 1 held), each in a fresh
+process so that one's freed memory does not hide the other's growth.
 
 Held entries are synthesised from real text variations: features of the real
 Reuters + German articles, each copied with 90 % of its signature positions
@@ -12,7 +16,9 @@ exact-hash dict lookup of the 16-byte fingerprint.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import _dedup_data as data
 
-from consumer.dedup import Index, StateEntry, decide, features
-from consumer.model import RawRecord
+from consumer.dedup import Features, Index, StateEntry, decide, features
+from consumer.diff import snapshot
+from consumer.model import RawRecord, Story
 from consumer.pipeline import Pipeline
 
 SIZES = (10_000, 100_000, 1_000_000)
@@ -45,24 +52,14 @@ def main() -> None:
     t = time.perf_counter()
     feats = [features(s.normalized_text, " ".join(s.paragraphs)) for s in stories]
     feat_us = (time.perf_counter() - t) / len(stories) * 1e6
-    rng = np.random.default_rng(1)
     n_max = SIZES[-1]
-    src = rng.integers(0, len(feats), n_max)
-    sigs = np.stack([f.signature for f in feats])[src]
-    mask = rng.random(sigs.shape) < 0.9
-    sigs[mask] = rng.integers(0, 1 << 16, int(mask.sum()), dtype=np.uint16)
     print(f"features (shingles + MinHash + facts): {feat_us:.0f} µs/story over {len(feats)} "
           "real articles")
     t = time.perf_counter()
-    log: list[tuple[str, bytes | None]] = []
-    for i in range(n_max):
-        f = feats[src[i]]
-        fp = i.to_bytes(16, "little")
-        facts = rng.integers(0, 1 << 32, f.facts.size, dtype=np.uint32)
-        e = StateEntry(fp, f"{i:032x}", f"{i:032x}", T0 + i, sigs[i], f.shingle_count, facts)
-        log.append((fp.hex(), e.encode()))
+    log = synthesise(n_max, True, (stories, feats))
     print(f"synthesised {n_max} encoded entries in {time.perf_counter() - t:.1f}s; "
-          f"mean {np.mean([len(v) for _, v in log[:100_000] if v]):.0f} B/entry on the changelog")
+          f"mean {np.mean([len(v) for _, v in log[:100_000] if v]):.0f} B/entry on the changelog "
+          "(with the version's compressed text, state format 2)")
     queries = list(zip(stories[:QUERIES], feats[:QUERIES], strict=True))
     print()
     print(f"{'held':>10} {'restore s':>10} {'RAM B/story':>12} {'arrays B':>9} {'exact µs':>9} "
@@ -128,8 +125,8 @@ def main() -> None:
 
 def fill(log: list[tuple[str, bytes | None]]) -> None:
     """A fresh index filled one add() at a time, as a worker fills it after a cold start:
-    the slowest single add is a stall of the worker's event loop (growing the band table
-    in one go took 1.2 s at 220k held; it now moves stories a few per add)."""
+    the slowest single add is a stall of the worker's event loop (a band table resize
+    included, which moves stories a few per add)."""
     index = Index(max_entries=len(log) + 10)
     slowest, at, total = 0.0, 0, 0.0
     for i, (_, value) in enumerate(log):
@@ -146,5 +143,87 @@ def fill(log: list[tuple[str, bytes | None]]) -> None:
           "held; column arrays double at powers of two, the band table moves 8 stories an add)")
 
 
+
+
+Sources = tuple[list[Story], list[Features]]
+
+
+def synthesise(n: int, with_text: bool, sources: Sources | None = None
+               ) -> list[tuple[str, bytes | None]]:
+    """n encoded entries: each copies a real article's features with 90 % of its signature
+    and its facts re-drawn, with the compressed snapshot of the article (a real text of the
+    real size) or without text."""
+    if sources is None:
+        rows = data.reuters() + data.german()
+        stories = [data.story(data.paragraphs(r)) for r in rows]
+        feats = [features(s.normalized_text, " ".join(s.paragraphs)) for s in stories]
+    else:
+        stories, feats = sources
+    texts = [snapshot(s) if with_text else b"" for s in stories]
+    rng = np.random.default_rng(1)
+    src = rng.integers(0, len(feats), n)
+    sigs = np.stack([f.signature for f in feats])[src]
+    mask = rng.random(sigs.shape) < 0.9
+    sigs[mask] = rng.integers(0, 1 << 16, int(mask.sum()), dtype=np.uint16)
+    log: list[tuple[str, bytes | None]] = []
+    for i in range(n):
+        f = feats[src[i]]
+        fp = i.to_bytes(16, "little")
+        facts = rng.integers(0, 1 << 32, f.facts.size, dtype=np.uint32)
+        e = StateEntry(fp, f"{i:032x}", f"{i:032x}", T0 + i, sigs[i], f.shingle_count, facts,
+                       text=texts[src[i]])
+        log.append((fp.hex(), e.encode()))
+    return log
+
+
+def probe(n: int, with_text: bool) -> dict[str, float]:
+    """One restore of n entries in this (fresh) process: seconds, RSS growth a story."""
+    import gc
+
+    base = rss_bytes()  # before anything is built: the log itself is freed before the end
+    log = synthesise(n, with_text)
+    changelog = sum(len(v) for _, v in log if v) / n
+    gc.collect()
+    t = time.perf_counter()
+    index = Index.restore(log, max_entries=n + 10)
+    took = time.perf_counter() - t
+    del log
+    gc.collect()
+    ram = (rss_bytes() - base) / n
+    assert len(index) == n
+    texts = [e.text for e in index.entries()]
+    # the text's own share: its bytes objects (33 B of header each) and a list pointer
+    text_b = sum(len(x) + 33 + 8 for x in texts) / n
+    return {"n": n, "restore_s": took, "ram_b": ram, "changelog_b": changelog,
+            "text_b": text_b}
+
+
+def text_cost(sizes: list[int]) -> None:
+    print("restore with the versions' text (format 2) against without it (format 1's entry), "
+          "each a fresh process; wall-clock, shared machine. RAM B/story: RSS after the "
+          "restore, the changelog freed, over the process before it; text B: the held "
+          "texts' own bytes a story")
+    print(f"{'held':>10} {'restore s':>10} {'x':>6} {'RAM B/story':>12} {'x':>6} "
+          f"{'changelog B':>12} {'x':>6} {'text B':>7}   (without text: restore s, RAM, "
+          "changelog)")
+    for n in sizes:
+        got = {}
+        for with_text in (False, True):
+            out = subprocess.run([sys.executable, __file__, "--probe", str(n), str(int(with_text))],
+                                 check=True, capture_output=True, text=True)
+            got[with_text] = json.loads(out.stdout.strip().splitlines()[-1])
+        a, b = got[False], got[True]
+        print(f"{n:>10} {b['restore_s']:>10.2f} {b['restore_s'] / a['restore_s']:>6.2f} "
+              f"{b['ram_b']:>12.0f} {b['ram_b'] / a['ram_b']:>6.2f} {b['changelog_b']:>12.0f} "
+              f"{b['changelog_b'] / a['changelog_b']:>6.2f} {b['text_b']:>7.0f}   "
+              f"({a['restore_s']:.2f} s, "
+              f"{a['ram_b']:.0f} B, {a['changelog_b']:.0f} B)")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--probe"]:
+        print(json.dumps(probe(int(sys.argv[2]), sys.argv[3] == "1")))
+    elif sys.argv[1:2] == ["--text-cost"]:
+        text_cost([int(a) for a in sys.argv[2:]] or [100_000, 1_000_000])
+    else:
+        main()

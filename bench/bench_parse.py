@@ -1,12 +1,22 @@
 """Parser throughput, stories/s on one core, against a cost floor measured in the same run.
 
-Run: ``.venv/bin/python bench/bench_parse.py [--repeat N] [--profile] [--langid]``
+Run: ``.venv/bin/python bench/bench_parse.py [--repeat N] [--clock cpu] [--profile] [--langid]``
 
 Inputs: the real wire fixtures per format (../shared/data/wire_fixtures) and
 seed-like dpa-AFX stories rendered from ../shared/data/corpus/de_articles.jsonl
 (``date YYYY-MM-DD\\nHEADLINE\\n\\nPLACE (dpa-AFX) - text.../abc/DP/xy``).
 The baseline is ``bytes.decode`` + ``str.split`` into paragraphs: what any
 parser must at least pay. Ratios make runs on a noisy shared machine comparable.
+``--clock cpu`` times with the process's CPU time instead of the wall clock:
+on a machine shared with other jobs (a load of 20 on 2 cores) wall-clock
+rates swing by 3-5x from run to run, CPU time far less (time spent waiting
+for a core is not counted; cache interference still is).
+``--ab DIR`` compares this checkout with another one (``git worktree add DIR
+main``, or ``git archive main | tar -x -C DIR``): one long-lived process per
+checkout, each group parsed in turn by both, the order swapped every pass,
+best CPU-time rate of ``--rounds`` passes each. On a shared machine this is
+the only comparison that holds still; run it twice, and once with DIR = this
+checkout (an A/A run) to see the noise floor.
 ``--langid`` prints language-detection accuracy on the German and English
 corpora for the restricted set and the full model at several prefix lengths.
 """
@@ -19,13 +29,16 @@ import cProfile
 import itertools
 import json
 import pstats
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# ``--serve --root DIR`` (the other side of ``--ab``) parses with DIR's consumer package
+CODE = Path(sys.argv[sys.argv.index("--root") + 1]).resolve() if "--root" in sys.argv else ROOT
+sys.path.insert(0, str(CODE))
 
 from consumer.errors import ParseError  # noqa: E402
 from consumer.parse import parse_bytes  # noqa: E402
@@ -54,16 +67,19 @@ def floor(raw: bytes) -> list[str]:
     return raw.decode("utf-8", "replace").split("\n\n")
 
 
-def rate(fn: Callable[[bytes], object], items: list[bytes], repeat: int) -> float:
+def rate(
+    fn: Callable[[bytes], object], items: list[bytes], repeat: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
     """Best-of-3 stories/s (the minimum is the least disturbed by other processes)."""
     best = float("inf")
     for _ in range(3):
-        start = time.perf_counter()
+        start = clock()
         for _ in range(repeat):
             for raw in items:
                 with contextlib.suppress(ParseError):
                     fn(raw)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock() - start)
     return len(items) * repeat / best
 
 
@@ -88,20 +104,87 @@ def langid_accuracy() -> None:
             print(f"  prefix {n:3d} {name:10s} de {ok_de / len(de):.3f}  en {ok_en / len(en):.3f}")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--profile", action="store_true")
-    ap.add_argument("--langid", action="store_true")
-    args = ap.parse_args()
-    if args.langid:
-        langid_accuracy()
-        return
+def groups_of_inputs() -> dict[str, list[bytes]]:
     groups: dict[str, list[bytes]] = {"dpa_afx (seed-like, de_articles)": seed_like(400)}
     seed = (SHARED / "seeds" / "000_34eca767715a4b5f.txt").read_bytes()
     groups["dpa_afx (real seed)"] = [seed] * 50
     for folder in sorted(p for p in FIXTURES.iterdir() if p.is_dir()):
         groups[folder.name] = [p.read_bytes() for p in sorted(folder.iterdir())] * 5
+    return groups
+
+
+def serve() -> None:
+    """``--serve``: parse the named group once per line on stdin, print the CPU-time rate."""
+    groups = groups_of_inputs()
+    for items in groups.values():  # warm up: imports, model load, compiled kernels
+        for raw in items[:50]:
+            with contextlib.suppress(ParseError):
+                parse_bytes(raw)
+    print(json.dumps(list(groups)), flush=True)
+    for line in sys.stdin:
+        items = groups[line.strip()]
+        start = time.process_time()
+        for raw in items:
+            with contextlib.suppress(ParseError):
+                parse_bytes(raw)
+        print(len(items) / (time.process_time() - start), flush=True)
+
+
+def ab(other: Path, rounds: int) -> None:
+    """Interleaved A/B against another checkout; see the module docstring."""
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, __file__, "--serve", "--root", str(root)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        for name, root in (("other", other.resolve()), ("this", ROOT))
+    }  # fmt: skip
+    # each process announces its groups (the same list) once it is warm
+    announced = [json.loads(p.stdout.readline()) for p in procs.values() if p.stdout]
+    names: list[str] = announced[0]
+    best = {k: dict.fromkeys(names, 0.0) for k in procs}
+    for r in range(rounds):
+        for n in names:
+            for k in ("other", "this") if r % 2 == 0 else ("this", "other"):
+                p = procs[k]
+                assert p.stdin is not None
+                assert p.stdout is not None
+                p.stdin.write(n + "\n")
+                p.stdin.flush()
+                best[k][n] = max(best[k][n], float(p.stdout.readline()))
+    print(f"{'input':36s} {'other/s':>9s} {'this/s':>9s} {'change':>8s}  "
+          f"(best of {rounds} interleaved passes, CPU time)")  # fmt: skip
+    for n in names:
+        a, b = best["other"][n], best["this"][n]
+        print(f"{n:36s} {a:9.0f} {b:9.0f} {100 * (b / a - 1):+7.1f} %")
+    for p in procs.values():
+        if p.stdin:
+            p.stdin.close()
+        p.wait()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--langid", action="store_true")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    ap.add_argument("--ab", type=Path, metavar="DIR", help="compare with the checkout in DIR")
+    ap.add_argument("--rounds", type=int, default=25)
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve()
+        return
+    if args.ab is not None:
+        ab(args.ab, args.rounds)
+        return
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    if args.langid:
+        langid_accuracy()
+        return
+    groups = groups_of_inputs()
     for items in groups.values():  # warm up: imports, model load
         for raw in items[:3]:
             with contextlib.suppress(ParseError):
@@ -110,8 +193,8 @@ def main() -> None:
     print(header + f" {'ratio':>7s}")
     for name, items in groups.items():
         kib = sum(map(len, items)) / len(items) / 1024
-        base = rate(floor, items, args.repeat)
-        got = rate(parse_bytes, items, args.repeat)
+        base = rate(floor, items, args.repeat, clock)
+        got = rate(parse_bytes, items, args.repeat, clock)
         line = f"{name:36s} {len(items):5d} {kib:9.1f} {base:10.0f} {got:9.0f}"
         line += f" {base / got:6.0f}x"
         print(line)

@@ -14,7 +14,7 @@ machine move with whatever else is running:
 2. baseline B: the same passthrough with confluent-kafka (librdkafka);
 3. the real Worker, both guarantees: committed records/s and the ratio to A;
    plus the same Worker with parse+dedup replaced by replayed outcomes
-   ("shell only"), which isolates what worker.py itself costs per record;
+   ("shell only"), which isolates what the worker's shell itself costs per record;
 4. added latency at fixed offered loads, both guarantees (``wirefeed run``
    subprocess, receive time at a read_committed consumer - input CreateTime),
    each after the same steps through baseline A as a subprocess
@@ -57,12 +57,12 @@ LOADS = (100, 500, 2000)
 
 
 # --- profile folding ----------------------------------------------------------
-# index.py functions that answer a query; the rest of index.py (inserts, deletes,
-# evictions, rebuilds) is "dedup state". Everything under decide.py is lookup anyway:
-# the first specific frame from the top wins.
-_INDEX_LOOKUP = {"scan", "lookup", "candidates", "describe",
-                 "signatures", "entry", "_entry", "get", "by_agency_id",
+# functions of the index's modules that answer a query; the rest of them (inserts,
+# deletes, evictions, resizes, restore) is "dedup state". Everything under decide.py is
+# lookup anyway: the first specific frame from the top wins.
+_INDEX_LOOKUP = {"scan", "lookup", "describe", "entry", "_entry", "get", "by_agency_id",
                  "latest_event", "cutoff_ms"}
+_INDEX_MODULES = tuple(f"consumer/dedup/{m}.py" for m in ("index", "columns", "bandtable", "bulk"))
 
 
 def _stage(stack: list[tuple[str, str]]) -> str:
@@ -87,7 +87,7 @@ def _stage(stack: list[tuple[str, str]]) -> str:
             return "dedup lookup"
         if p.endswith("consumer/dedup/fingerprint.py"):  # not under decide: features
             return "dedup features"
-        if p.endswith("consumer/dedup/index.py"):
+        if p.endswith(_INDEX_MODULES):
             return "dedup lookup" if func.rsplit(".", 1)[-1] in _INDEX_LOOKUP else "dedup state"
         if p.endswith("consumer/dedup/state.py"):
             return "dedup state"
@@ -97,7 +97,7 @@ def _stage(stack: list[tuple[str, str]]) -> str:
             return "changelog follower"
         if p.endswith("selectors.py") and func.endswith("select"):
             return "idle (select)"
-        if p.endswith("consumer/worker.py"):
+        if p.endswith(_SHELL):
             fallback = "worker shell (incl. orjson, RawRecord)"
         elif p.endswith("consumer/pipeline.py") and fallback.startswith("event"):
             fallback = "pipeline glue"
@@ -117,6 +117,11 @@ def pyinstrument_stacks(session: Any) -> list[tuple[list[tuple[str, str]], float
         else:
             out.append((here, frame.time))
     return out
+
+
+# the worker's shell: the loop, processing, routing, commit policies, state owner, health
+_SHELL = tuple(f"consumer/{m}.py" for m in ("worker", "processing", "routing", "commit",
+                                             "statestore", "health"))
 
 
 def fold_profile(stacks: list[tuple[list[tuple[str, str]], float]]) -> dict[str, float]:
@@ -384,9 +389,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from consumer.devtools.broker import running_cluster
 
     started = time.perf_counter()
-    # Kafka's own heap and collector (kafka-run-class.sh): under two quick latency
-    # passes the test broker's serial collector paused it 56 times, up to 38 ms and
-    # 822 ms in all; G1 34 times, up to 21 ms, 438 ms in all. The steps report any
+    # Kafka's own heap and collector (kafka-run-class.sh), whose pauses are shorter than
+    # the test broker's serial collector's (bench/ROUNDS.md): the steps report any
     # broker pause as wirefeed's added latency
     with running_cluster(1, production_jvm=True) as cluster:
         bootstrap = cluster.bootstrap_servers

@@ -57,9 +57,9 @@ async def measure(bootstrap: str, stories: int, commit_interval_ms: int) -> dict
     to_commit: list[float] = []
     commit_to_known: list[float] = []
     async with InProcessWorker(settings) as a, InProcessWorker(settings) as b:
-        while not (len(a.worker._batches) == 1 and len(b.worker._batches) == 1):
+        while not (len(a.worker.assignment) == 1 and len(b.worker.assignment) == 1):
             await asyncio.sleep(0.05)
-        a_partition = next(iter(a.worker._batches)).partition
+        a_partition = a.worker.assignment[0].partition
         producer = await kafka.producer(acks="all", enable_idempotence=True)
         consumed = 0.0
         for value, fp in zip(values, fingerprints, strict=True):
@@ -68,12 +68,12 @@ async def measure(bootstrap: str, stories: int, commit_interval_ms: int) -> dict
             consumed += 1
             # A has committed the record when it was consumed and nothing is pending
             while (a.counter("wirefeed_records_consumed_total", topic=topics.input) < consumed
-                   or any(x.timestamps for x in a.worker._batches.values())):
+                   or a.worker.pending()):
                 await asyncio.sleep(0.001)
             committed = time.monotonic()
-            if a.worker.pipeline.index.get(fp) is None:
+            if a.worker.state.index.get(fp) is None:
                 continue  # A decided it was a (near) duplicate: no new entry to learn
-            while b.worker.pipeline.index.get(fp) is None:
+            while b.worker.state.index.get(fp) is None:
                 if time.monotonic() - started > 10:
                     raise RuntimeError("replica B never learned a story: changelog broken?")
                 await asyncio.sleep(0.001)

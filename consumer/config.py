@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any, Literal
 
 from consumer.errors import ConfigError
@@ -63,7 +64,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("processing_guarantee", "exactly_once", "exactly_once or at_least_once.",
            ("exactly_once", "at_least_once")),
     Option("commit_interval_ms", 100, "Longest time a transaction (or offset commit) stays open."),
-    Option("retention_hours", 72.0, "Dedup window by event time, in hours."),
+    Option("retention_hours", 72.0, "Dedup window by arrival time (record timestamps), in hours."),
     Option("max_entries", 2_000_000, "Dedup window by size: stories held at most."),
     Option("max_in_flight", 2000, "Records fetched but not yet committed, at most (backpressure)."),
     Option("max_record_bytes", 2 * 1024 * 1024, "Larger input records become dead letters."),
@@ -75,6 +76,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("log_level", "info", "debug, info, warning or error.",
            ("debug", "info", "warning", "error")),
     Option("shutdown_timeout_s", 20.0, "SIGTERM/SIGINT: exit within this many seconds."),
+    Option("progress_timeout_s", 60.0,
+           "Not ready when a commit or the processing loop made no progress for this long "
+           "(default: the transaction timeout)."),
+    Option("producer_timeout_ms", 40_000,
+           "A send not acknowledged within this time fails (its transaction aborts and "
+           "the records are processed again)."),
     Option("transactional_id_prefix", "",
            "Prefix of the per-partition transactional ids; defaults to the group id."),
     Option("security_protocol", "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
@@ -116,6 +123,8 @@ class Settings:
     metrics_port: int
     log_level: str
     shutdown_timeout_s: float
+    progress_timeout_s: float
+    producer_timeout_ms: int
     transactional_id_prefix: str
     security_protocol: SecurityProtocol
     sasl_mechanism: SaslMechanism
@@ -139,6 +148,10 @@ class Settings:
         return self.transactional_id_prefix or self.group_id
 
     @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
     def exactly_once(self) -> bool:
         return self.processing_guarantee == "exactly_once"
 
@@ -156,15 +169,8 @@ class Settings:
             "bootstrap_servers": self.bootstrap_servers,
             "security_protocol": self.security_protocol,
         }
-        if self.security_protocol in ("SSL", "SASL_SSL"):
-            from aiokafka.helpers import create_ssl_context
-
-            kwargs["ssl_context"] = create_ssl_context(
-                cafile=self.ssl_cafile or None,
-                certfile=self.ssl_certfile or None,
-                keyfile=self.ssl_keyfile or None,
-                password=self.ssl_password or None,
-            )
+        if self.uses_tls:
+            kwargs["ssl_context"] = ssl_context(self)
         if self.security_protocol.startswith("SASL"):
             kwargs["sasl_mechanism"] = self.sasl_mechanism
             kwargs["sasl_plain_username"] = self.sasl_username
@@ -254,15 +260,77 @@ def _validate(s: Settings) -> None:
         fail("retention_hours", "must be positive")
     if s.shutdown_timeout_s <= 0:
         fail("shutdown_timeout_s", "must be positive")
+    if s.progress_timeout_s <= 0:
+        fail("progress_timeout_s", "must be positive")
+    if s.producer_timeout_ms <= 0:
+        fail("producer_timeout_ms", "must be positive")
     if s.security_protocol.startswith("SASL") and not (s.sasl_username and s.sasl_password):
         fail("sasl_username", f"{s.security_protocol} needs a user name and a password "
              f"({ENV_PREFIX}SASL_USERNAME / {ENV_PREFIX}SASL_PASSWORD)")
     for field in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
         path = getattr(s, field)
-        if path and not Path(path).is_file():
-            fail(field, f"no such file: {path}")
+        if path:
+            problem = _unreadable(path)
+            if problem:
+                fail(field, problem)
     if bool(s.ssl_certfile) != bool(s.ssl_keyfile):
         fail("ssl_certfile", "a client certificate needs its key, and the other way round")
+    if s.uses_tls:
+        ssl_context(s)  # a CA that is not PEM or a mismatched key pair fails here, not at connect
+
+
+def _unreadable(path: str) -> str | None:
+    """Why ``path`` cannot serve as a TLS file, or None: a directory, a missing or
+    unreadable file each get their own words (all were "no such file" before)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"no such file: {path}"
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    if stat.S_ISDIR(mode):
+        return f"{path} is a directory, expected a PEM file"
+    if not stat.S_ISREG(mode):
+        return f"{path} is not a regular file"
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    return None
+
+
+def ssl_context(s: Settings) -> ssl.SSLContext:
+    """The TLS context every Kafka client of the worker uses, built from the settings.
+
+    Built once while validating too, so that a CA bundle that is not PEM or a
+    certificate that does not match its key exits with a one-line configuration
+    error naming the setting, instead of a traceback at the first connection.
+    An encrypted key without ``ssl_password`` gets an empty password rather than
+    None: None makes OpenSSL prompt on the terminal, which would hang a service.
+    """
+    by_field = {o.field: o for o in OPTIONS}
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
+                                             cafile=s.ssl_cafile or None)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"{_name(by_field['ssl_cafile'])}: not a usable PEM CA bundle: "
+                          f"{_ssl_reason(exc)}") from None
+    if s.ssl_certfile:
+        try:
+            context.load_cert_chain(s.ssl_certfile, s.ssl_keyfile or None,
+                                    password=s.ssl_password or "")
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(
+                f"{_name(by_field['ssl_certfile'])} / {_name(by_field['ssl_keyfile'])}: "
+                f"certificate and key do not load as a pair: {_ssl_reason(exc)}") from None
+    return context
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    """OpenSSL's reason in one line ("[X509: NO_CERTIFICATE_OR_CRL_FOUND] ..." has it)."""
+    text = str(getattr(exc, "reason", None) or exc)
+    return " ".join(text.split())
 
 
 def markdown_table() -> str:

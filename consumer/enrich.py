@@ -16,6 +16,7 @@ prefix (``WDH/``) or different framing fingerprints identically.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -26,6 +27,7 @@ import numpy.typing as npt
 from stdnum import isin as stdnum_isin
 
 from consumer.errors import ParseError, Reason
+from consumer.formats import conventions
 from consumer.formats.base import Draft
 from consumer.formats.fields import language_tag
 from consumer.jit import jit
@@ -74,6 +76,11 @@ _MIN_QUOTE_WORDS: Final = 2
 _NON_LETTERS: Final = re.compile(r"[\W\d_]+")
 _ASCII_NON_LETTERS: Final = bytes(b for b in range(128) if not chr(b).isalpha())
 _MIN_LETTERS: Final = 12
+_WORD_INITIAL: Final = re.compile(r"(?<!\S)[^\W\d_]")
+#: Below this share (per cent) of lower-case words a text is list-like and gets no language.
+MIN_LOWER_WORDS_PCT: Final = 15
+#: Posterior probability under which the detector's answer is a guess, not a label.
+MIN_CONFIDENCE: Final = 0.8
 
 
 # A handful of distinct values in practice (the detector's closed set, a feed's own tag)
@@ -133,18 +140,24 @@ class _Classifier:
         )
 
     def classify(self, text: str) -> str:
+        return self.rank(text)[0]
+
+    def rank(self, text: str) -> tuple[str, float]:
+        """The label and its posterior probability among the closed set (1.0: certain)."""
         if not self._exact:
-            return str(self._identifier.classify(text)[0])
+            label, prob = self._identifier.classify(text)
+            return str(label), float(prob)  # a probability when the model normalises
         data = np.frombuffer(self._identifier._encode(text), dtype=np.uint8)
         idx, counts = _walk(data, self._nextmove, self._rowbase, self._output,
                             self._first)
         if not idx.size:  # py3langid scores every class alike: the first wins
-            return self._classes[0]
+            return self._classes[0], 1.0 / len(self._classes)
         weights = np.log1p(counts.astype(np.float32))
         # take() gathers rows faster than fancy indexing; np.dot is the same
         # sgemv as @ with less dispatch
         scores = np.dot(weights, self._table.take(idx, axis=0)) + self._prior
-        return self._classes[int(scores.argmax())]
+        best, confidence = _decide(scores)
+        return self._classes[best], confidence
 
 
 @jit
@@ -176,19 +189,54 @@ def _walk(data: npt.NDArray[np.uint8], nextmove: npt.NDArray[np.uint32],
     return idx[:n], counts[:n]
 
 
+@jit
+def _decide(scores: npt.NDArray[np.float32]) -> tuple[int, float]:
+    """The winning class (argmax, first on ties) and its softmax posterior
+    ``1 / sum(exp(s - s_best))``, in one compiled call instead of four numpy ones."""
+    best = 0
+    for k in range(1, scores.size):
+        if scores[k] > scores[best]:
+            best = k
+    total = 0.0
+    for k in range(scores.size):
+        total += math.exp(scores[k] - scores[best])
+    return best, 1.0 / total
+
+
 @lru_cache(maxsize=1)
 def _classifier() -> _Classifier:
     return _Classifier(_identifier())
 
 
+def list_like(sample: str) -> bool:
+    """Names and figures rather than sentences: a sports line-up, a results table.
+
+    Prose, even German prose with its capitalised nouns, has most of its
+    words in lower case (function words); in "Chelsea: Cech; Ivanovic,
+    Terry, Cahill" or "N.Y. Yankees 7, Chicago White Sox 5" almost none are,
+    and the detector's answer on such text is a guess (an English line-up
+    came out as Spanish).
+    """
+    # the words' first letters (one regex scan), counted by C-level map/sum
+    initials = "".join(_WORD_INITIAL.findall(sample))
+    return sum(map(str.islower, initials)) * 100 < len(initials) * MIN_LOWER_WORDS_PCT
+
+
 def detect_language(text: str) -> str | None:
-    """ISO 639-1 code of the text's language, from a prefix; None for too little text."""
+    """ISO 639-1 code of the text's language, from a prefix; None rather than a guess.
+
+    None for too little text, for list-like text (:func:`list_like`) and
+    when the detector's own posterior is below :data:`MIN_CONFIDENCE`.
+    """
     sample = text[:LANGID_PREFIX]
     # ASCII letters are a lower bound of the letters: usually enough to decide
     ascii_letters = sample.encode("ascii", "ignore").translate(None, _ASCII_NON_LETTERS)
     if len(ascii_letters) < _MIN_LETTERS and len(_NON_LETTERS.sub("", sample)) < _MIN_LETTERS:
         return None
-    return _classifier().classify(sample)
+    if list_like(sample):
+        return None
+    label, confidence = _classifier().rank(sample)
+    return label if confidence >= MIN_CONFIDENCE else None
 
 
 def find_isins(text: str, encoded: bytes | None = None) -> tuple[str, ...]:
@@ -253,7 +301,8 @@ def _clean_opt(value: str | None) -> str | None:
 
 
 def finish(draft: Draft) -> Story:
-    """Turn a draft into a story: normalise text fields, derive shared fields."""
+    """Turn a draft into a story: agency conventions out of the body, shared fields derived."""
+    conventions.apply(draft)
     if draft.body_clean:
         body = tuple(b for b in draft.body if b.text)
     else:
@@ -307,6 +356,10 @@ def _identity(draft: Draft) -> dict[str, Any]:
         "date": draft.date or (draft.datetime.date() if draft.datetime else None),
         "datetime": draft.datetime,
         "located": _clean_opt(draft.located),
+        "metadata_located": _clean_opt(draft.metadata_located),
+        "date_source": draft.date_source if draft.date or draft.datetime else None,
+        "slugline": _clean_opt(draft.slugline),
+        "credits": _clean_opt(draft.credits),
         "dateline_agency": _clean_opt(draft.dateline_agency),
         "headline": _clean_opt(draft.headline),
         "flags": tuple(dict.fromkeys(draft.flags)),

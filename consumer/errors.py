@@ -24,6 +24,9 @@ class Reason(StrEnum):
     MALFORMED_JSON = "malformed_json"
     MALFORMED_RECORD = "malformed_record"
     MISSING_BODY = "missing_body"
+    #: the item's text is delivered separately (a NewsML-G2 package or remote
+    #: content, an API envelope of links, a picture): not a broken story
+    BY_REFERENCE = "by_reference"
     INVALID_FIELD = "invalid_field"
     INTERNAL = "internal_error"
     PARSER_CRASHED = "parser_crashed"

@@ -72,6 +72,10 @@ def story_payload(story: Story) -> dict[str, Any]:
         "byline": story.byline,
         "urgency": story.urgency,
         "keywords": list(story.keywords),
+        "slugline": story.slugline,
+        "credits": story.credits,
+        "metadata_located": story.metadata_located,
+        "date_source": story.date_source,
     }
 
 
@@ -85,9 +89,15 @@ def story_event(
     duplicate_of: str | None = None,
     reason: str | None = None,
     similarity: float | None = None,
+    changes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An event for a parsed story: created, updated, corrected or duplicate."""
-    return {
+    """An event for a parsed story: created, updated, corrected or duplicate.
+
+    ``changes`` (what differs from the superseded or duplicated version, see
+    :mod:`consumer.diff`) is present only where it was computed, so that the
+    events of every other story keep their bytes.
+    """
+    event = {
         "schema": SCHEMA_VERSION,
         "event_id": event_id(source),
         "event_type": event_type,
@@ -99,6 +109,9 @@ def story_event(
         "source": source_payload(source),
         "story": story_payload(story),
     }
+    if changes is not None:
+        event["changes"] = changes
+    return event
 
 
 def dead_letter_event(*, source: RawRecord, error: WirefeedError) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import platform
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from consumer import __version__
+from consumer.feedhealth import FeedHealth
 
 _LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0
@@ -94,9 +95,33 @@ class Metrics:
             "wirefeed_state_restored_records", "Changelog records applied during restores.",
             registry=r,
         )
+        self.state_entries_unreadable = Counter(
+            "wirefeed_state_entries_unreadable",
+            "Changelog entries of a state format this worker cannot read or convert, treated "
+            "as expired, by format version.", ["format"], registry=r,
+        )
         self.assigned_partitions = Gauge(
             "wirefeed_assigned_partitions", "Input partitions assigned to this worker.", registry=r
         )
+        self.broker_connection_failures = Counter(
+            "wirefeed_broker_connection_failures",
+            "Failed attempts to reach the brokers at start, by reason (tls_server_not_trusted, "
+            "tls_client_certificate_expired, sasl_authentication_failed, ...; "
+            "see consumer.tlsprobe.REASONS).",
+            ["reason"], registry=r,
+        )
+        self.agency_stories = Counter(
+            "wirefeed_agency_stories",
+            "Stories parsed, by agency and format (agency: a known agency, 'other' or 'none'; "
+            "see consumer.feedhealth).",
+            ["agency", "format"], registry=r,
+        )
+        self.agency_last_story = Gauge(
+            "wirefeed_agency_last_story_timestamp_seconds",
+            "Unix time of the latest story from each agency (its input record's timestamp).",
+            ["agency"], registry=r,
+        )
+        self.feed_health = FeedHealth(self.agency_stories, self.agency_last_story)
         self.ready = Gauge("wirefeed_ready", "1 when the worker is ready, else 0.", registry=r)
         self.last_commit_timestamp = Gauge(
             "wirefeed_last_commit_timestamp_seconds",

@@ -46,6 +46,10 @@ class Story:
     dateline_agency: str | None = None
     headline: str | None = None
     flags: tuple[str, ...] = ()
+    metadata_located: str | None = None
+    date_source: str | None = None
+    slugline: str | None = None
+    credits: str | None = None
     roundup_level: int | None = None
     update_note: str | None = None
     lede: str | None = None

@@ -46,7 +46,9 @@ def to_ninjs(story: Story, *, story_id: str) -> dict[str, Any]:
         doc["located"] = story.located
     if story.byline:
         doc["by"] = story.byline
-    if story.keywords:
+    if story.slugline:
+        doc["slugline"] = story.slugline
+    elif story.keywords:
         doc["slugline"] = "/".join(story.keywords)
     if story.agency:
         doc["infosources"] = [{"name": story.agency, "role": "source"}]

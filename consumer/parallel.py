@@ -13,18 +13,16 @@ Why child processes on pipes that the event loop reads itself, not
 ``concurrent.futures.ProcessPoolExecutor``: the executor hands every result
 through two threads of the calling process (a queue feeder and a result
 manager). Each needs the GIL from an event loop that is busy deciding, so a
-result waited up to a switch interval (5 ms) per hand-off, and a single
-record's trip through the pool took 25-30 ms at the median of the latency
-bench. Here each child's stdout is a pipe the loop watches like a socket; a
-result is ready in the loop the moment its bytes are (a single record's round
-trip: 1.05 ms at the median against 1.8 ms, parsing it in the loop 0.6 ms).
+result waited up to a switch interval per hand-off. Here each child's stdout
+is a pipe the loop watches like a socket; a result is ready in the loop the
+moment its bytes are (``bench/ROUNDS.md``, fifth round, has the figures).
 Single records are still parsed in the loop (see ``_POOL_MIN_RECORDS`` in
 :mod:`consumer.worker`).
 
 Why not pickle :class:`Prepared` as it is: unpickling frozen slotted
-dataclasses and numpy arrays cost ~100 µs a record in the loop, a third of
-what the pool takes off it. Records and results cross as tuples of plain
-values (:func:`encode_prepared`), ~25 µs a record.
+dataclasses and numpy arrays in the loop cost a third of what the pool takes
+off it. Records and results cross as tuples of plain values
+(:func:`encode_prepared`), a fraction of that.
 
 Why chunks: one frame per record costs more in IPC than parsing it, when a
 fetch brings thousands. Small fetches go in small chunks, so that the loop
@@ -302,6 +300,10 @@ class ParsePool:
         except BaseException:
             self.close()
             raise
+
+    def transports(self) -> list[asyncio.SubprocessTransport]:
+        """The running processes, in start order: their pids and, once ended, exit codes."""
+        return [c.transport for c in self._children if c.transport is not None]
 
     def close(self) -> None:
         """Kill the processes now (a broken pool, a failed start)."""

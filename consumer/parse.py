@@ -14,8 +14,9 @@ claim a document (a JSON object may be ninjs or a generic envelope):
    prose without a dateline, or fails with ``unknown_format`` for anything
    that is not prose. Input starting with ``<`` or ``{`` that no module
    claimed is ``unknown_format`` (a broken XML/JSON document is not prose),
-   except XML carrying a DOCTYPE/ENTITY declaration in its prolog (billion
-   laughs with any root name, a bare ``<!ENTITY``): that is ``forbidden_xml``,
+   except XML carrying an internal DTD subset or ENTITY declaration in its
+   prolog (billion laughs with any root name, a bare ``<!ENTITY``; a DOCTYPE
+   naming only an external DTD is accepted): that is ``forbidden_xml``,
    whichever root it names, exactly as when an XML module claims it.
 
 A ``content-type`` hint narrows the candidates to one family (json, xml,
@@ -37,9 +38,10 @@ from functools import cache
 from types import ModuleType
 from typing import Final
 
+from consumer.enrich import finish
 from consumer.errors import ParseError, Reason
 from consumer.formats import xmlsafe
-from consumer.formats.base import Hints, finish
+from consumer.formats.base import Hints
 from consumer.model import RawRecord, Story
 from consumer.text import charset_from_content_type
 
@@ -119,8 +121,10 @@ def detect(raw: bytes, hints: Hints) -> ModuleType:
         module = _load(module_name)
         if module is not None and module.sniff(head):
             return module
-    if _looks_like_xml(head, first) and xmlsafe.has_doctype(raw):
-        raise ParseError(Reason.FORBIDDEN_XML, "DOCTYPE/ENTITY declarations are not accepted")
+    if _looks_like_xml(head, first) and xmlsafe.has_forbidden_declaration(raw):
+        raise ParseError(
+            Reason.FORBIDDEN_XML, "internal DTD subsets and ENTITY declarations are not accepted"
+        )
     if family is not None:  # the guess or hint was wrong: sniff everything
         for _fmt, module_name, _fam in REGISTRY:
             module = _load(module_name)

@@ -12,17 +12,17 @@ missed).
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from consumer.dedup import Change, Decision, Features, Index, StateEntry, decide, features
 from consumer.dedup.decide import story_flags
 from consumer.dedup.index import DEFAULT_MAX_ENTRIES, DEFAULT_WINDOW_MS
 from consumer.dedup.state import FLAG_CORRECTION, FLAG_REPEAT, FLAG_UPDATE
+from consumer.diff import changes_between, snapshot, unavailable
 from consumer.errors import Reason, WirefeedError
 from consumer.events import EventType, dead_letter_event, event_id, story_event
 from consumer.model import RawRecord, Story
@@ -44,28 +44,22 @@ class Outcome:
 
 
 def _default_parser(record: RawRecord) -> Story:
-    # imported by name at call time: the parser lands in its own issue, and
-    # importing it lazily keeps ``wirefeed --help`` cheap
+    # imported by name at call time: importing the parser lazily keeps
+    # ``wirefeed --help`` cheap
     parse: Parser = importlib.import_module("consumer.parse").parse_record
     return parse(record)
 
 
-def event_time_ms(story: Story, record: RawRecord, fallback: int | None) -> int:
-    """Story time if the story states one, else the record timestamp, else the watermark.
+def event_time_ms(record: RawRecord, index: Index) -> int:
+    """When wirefeed saw the record: its timestamp, held near the window's watermark.
 
-    The story's own time wins because a re-send keeps it while the transport
-    timestamp is new; date-only stories count from midnight UTC.
+    Not the story's printed date: a date line years ahead (a typo, an outlook
+    piece) moved the watermark and emptied the window, and a stream whose dates
+    spread over weeks while it arrived within minutes missed re-sends minutes
+    apart. The printed date stays in the event as data. The bounds are
+    :meth:`~consumer.dedup.index.Index.arrival_ms`'s.
     """
-    if story.datetime is not None:
-        when = story.datetime
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.UTC)
-        return int(when.timestamp() * 1000)
-    if story.date is not None:
-        return int(dt.datetime.combine(story.date, dt.time(), dt.UTC).timestamp() * 1000)
-    if record.timestamp_ms is not None:
-        return record.timestamp_ms
-    return fallback if fallback is not None else 0
+    return index.arrival_ms(record.timestamp_ms)
 
 
 _KIND_TO_EVENT: dict[str, EventType] = {
@@ -114,19 +108,41 @@ def prepare(record: RawRecord, parser: Parser | None = None) -> Prepared:
     return Prepared(story, feats, parse_s=parse_s)
 
 
+class IndexOwner(Protocol):
+    """Whoever owns the dedup index (the worker's state store replaces it on a restore)."""
+
+    @property
+    def index(self) -> Index: ...
+
+
+@dataclass(slots=True)
+class _Held:
+    index: Index
+
+
 class Pipeline:
-    """Parse + decide + build the event, against one dedup index."""
+    """Parse + decide + build the event, against one dedup index.
+
+    ``state`` owns the index when something else may replace it (a restore);
+    otherwise the pipeline holds ``index`` itself.
+    """
 
     def __init__(
         self,
         index: Index | None = None,
         *,
+        state: IndexOwner | None = None,
         parser: Parser | None = None,
         window_ms: int = DEFAULT_WINDOW_MS,
         max_entries: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
-        self.index = index or Index(window_ms=window_ms, max_entries=max_entries)
+        self._state: IndexOwner = state or _Held(
+            index or Index(window_ms=window_ms, max_entries=max_entries))
         self.parser: Parser = parser or _default_parser
+
+    @property
+    def index(self) -> Index:
+        return self._state.index
 
     def process(self, record: RawRecord) -> Outcome:
         """Decide one record. Never raises for bad input: it becomes a dead letter."""
@@ -146,7 +162,7 @@ class Pipeline:
             return self._canceled(story, record)
         if feats is None:
             feats = story_features(story)
-        when = event_time_ms(story, record, self.index.watermark_ms)
+        when = event_time_ms(record, self.index)
         decision = decide(story, feats, when, self.index)
         eid = event_id(record)
         event_type = _KIND_TO_EVENT[decision.kind]
@@ -160,13 +176,22 @@ class Pipeline:
                 duplicate_of=decision.matched.event_id,
                 reason=decision.reason,
                 similarity=decision.similarity,
+                changes=(changes_between(decision.matched.text, story)
+                         if decision.reason == "near" else None),
             )
             return Outcome(event, event_type, story, decision)
+        repeat, correction, update = story_flags(story)
         if decision.kind == "created" or decision.matched is None:
             story_id, supersedes, similarity = eid, None, None
+            # a story that says it is a new version, of which no version is held
+            what = None
+            if correction or update or (story.version or 0) > 1:
+                what = unavailable("previous_not_held")
         else:
             story_id = decision.matched.story_id
             supersedes, similarity = decision.supersedes, decision.similarity
+            previous = self.index.latest(story_id) or decision.matched  # the superseded
+            what = changes_between(previous.text, story)
         event = story_event(
             event_type=event_type,
             story=story,
@@ -174,8 +199,8 @@ class Pipeline:
             story_id=story_id,
             supersedes=supersedes,
             similarity=similarity,
+            changes=what,
         )
-        repeat, correction, update = story_flags(story)
         entry = StateEntry(
             fingerprint=feats.fingerprint,
             story_id=story_id,
@@ -189,6 +214,7 @@ class Pipeline:
             flags=(FLAG_CORRECTION if correction else 0)
             | (FLAG_UPDATE if update else 0)
             | (FLAG_REPEAT if repeat else 0),
+            text=snapshot(story),
         )
         changes = tuple(self.index.changes_for(entry))
         return Outcome(event, event_type, story, decision, entry, changes)

@@ -294,12 +294,56 @@ _DOUBLE_ESCAPED_RE: Final = re.compile(
 )
 
 
+# Markup that survived as text: escaped in the XML (``&lt;p&gt;``, G2's
+# ``35<endash>-</endash>40``) or double-escaped in HTML. Only known tag names
+# count, so that "a <b and c> d" in prose is left alone.
+_CHAR_TAGS: Final = {"endash": "–", "ndash": "–", "emdash": "—", "mdash": "—", "nbsp": " "}
+_CHAR_TAG_RE: Final = re.compile(
+    r"<(endash|ndash|emdash|mdash|nbsp)\s*(?:/>|>[^<]{0,8}</\1\s*>)", re.IGNORECASE
+)
+_DROP_ELEMENT_RE: Final = re.compile(
+    r"<(script|style|iframe|object|noscript)\b[^<>]{0,2000}>.{0,20000}?</\1\s*>"
+    r"|<!--.{0,20000}?-->",
+    re.IGNORECASE | re.DOTALL,
+)
+_TAG_NAMES: Final = (
+    "a|abbr|address|article|aside|audio|b|bdi|bdo|big|blockquote|body|br|caption|center|chron"
+    "|cite|classifier|code|col|colgroup|dd|del|dfn|div|dl|dt|em|embed|figcaption|figure|font"
+    "|footer|h[1-6]|head|header|hl1|hl2|hr|html|i|iframe|img|ins|kbd|li|link|location|main"
+    "|mark|meta|money|nav|num|object|ol|org|p|person|pre|q|s|samp|script|section|small"
+    "|source|span|strike|strong|style|sub|sup|table|tbody|td|tfoot|th|thead|title|tr|tt|u|ul"
+    "|var|video|wbr"
+)
+_TAG_RE: Final = re.compile(
+    rf"</?(?:{_TAG_NAMES})(?:\s[^<>]{{0,2000}}?)?/?>", re.IGNORECASE
+)
+
+
+def strip_markup(value: str) -> str:
+    """Text of markup that arrived as text: character tags to their character, tags removed.
+
+    Scripts, styles and embeds go with their content (an NTB body carries a
+    fact-check widget as escaped ``<div>``/``<script>``); entities left by
+    the double escape are decoded.
+    """
+    if "<" not in value:
+        return value
+    value = _CHAR_TAG_RE.sub(lambda m: _CHAR_TAGS[m.group(1).lower()], value)
+    value = _DROP_ELEMENT_RE.sub(" ", value)
+    value = _TAG_RE.sub(" ", value)
+    if "&" in value:
+        value = html.unescape(value)
+    return value
+
+
 def clean_inline(value: str | None) -> str:
-    """One-line text for a block or field: ``clean_line`` plus double-escape repair."""
+    """One-line text for a block or field: ``clean_line`` plus double-escape and markup repair."""
     if not value:
         return ""
     if "&" in value and _DOUBLE_ESCAPED_RE.search(value) is not None:
         value = _DOUBLE_ESCAPED_RE.sub(lambda m: html.unescape(m.group(0)), value)
+    if "<" in value:
+        value = strip_markup(value)
     return clean_line(value)
 
 

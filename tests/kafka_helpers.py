@@ -25,12 +25,19 @@ class KafkaHelper:
 
     async def create_topic(
         self, name: str, *, partitions: int = 1, replication: int = 1,
-        config: dict[str, str] | None = None,
+        config: dict[str, str] | None = None, placement: dict[int, list[int]] | None = None,
     ) -> None:
+        """``placement`` (partition -> replica node ids, the first one preferred leader)
+        replaces ``partitions`` and ``replication``: outage tests put chosen partitions
+        on the node they stop."""
         admin = await self.admin()
-        await admin.create_topics(
-            [NewTopic(name, partitions, replication, topic_configs=config or {})]
-        )
+        if placement:
+            partitions = len(placement)
+            topic = NewTopic(name, -1, -1, replica_assignments=placement,
+                             topic_configs=config or {})
+        else:
+            topic = NewTopic(name, partitions, replication, topic_configs=config or {})
+        await admin.create_topics([topic])
         # wait until the topic's partitions have leaders
         for _ in range(100):
             desc = await admin.describe_topics([name])

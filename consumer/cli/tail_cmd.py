@@ -42,9 +42,12 @@ class Line:
     type: str
     parts: tuple[tuple[str, str], ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
+    # lines printed under it: what a new version changed (see diff_lines)
+    details: tuple[tuple[str, str], ...] = ()
 
     def plain(self) -> str:
-        return "  ".join([self.type.ljust(TYPE_WIDTH), *(t for t, _ in self.parts if t)])
+        head = "  ".join([self.type.ljust(TYPE_WIDTH), *(t for t, _ in self.parts if t)])
+        return "\n".join([head, *(_INDENT + t for t, _ in self.details)])
 
     def rich(self) -> Any:
         from rich.text import Text
@@ -54,7 +57,55 @@ class Line:
             if part:
                 text.append("  ")
                 text.append(part, style=style)
+        for part, style in self.details:
+            text.append("\n" + _INDENT)
+            text.append(part, style=style)
         return text
+
+
+_INDENT = " " * (TYPE_WIDTH + 2)
+_DIFF_ITEMS = 4  # a kind of change shown at most this many times under an event
+_WHY = {"previous_not_held": "no earlier version in the window",
+        "previous_text_not_kept": "the earlier version was kept without its text"}
+
+
+def diff_lines(changes: object) -> tuple[tuple[str, str], ...]:
+    """A short readable diff of an event's ``changes``: old -> new figures, + and -
+    paragraphs, names; one line each, a few of each kind."""
+    if not isinstance(changes, dict):
+        return ()
+    if not changes.get("available"):
+        reason = str(changes.get("reason"))
+        return ((f"(no diff: {_WHY.get(reason, reason)})", "dim"),)
+    out: list[tuple[str, str]] = []
+
+    def some(items: list[Any], line: Any, style: str) -> None:
+        for item in items[:_DIFF_ITEMS]:
+            out.append((line(item), style))
+        if len(items) > _DIFF_ITEMS:
+            out.append((f"  … {len(items) - _DIFF_ITEMS} more", "dim"))
+
+    head = changes.get("headline")
+    if isinstance(head, dict):
+        out.append((f"headline: {_truncate(str(head.get('old')), 36)} -> "
+                    f"{_truncate(str(head.get('new')), 36)}", "yellow"))
+    some(changes.get("figures") or [],
+         lambda f: f"{f.get('old') or '(none)'} -> {f.get('new') or '(none)'}", "bold yellow")
+    paragraphs = changes.get("paragraphs") or {}
+    some(paragraphs.get("changed") or [],
+         lambda c: f"~ [{c['at']}] {_truncate(c['new'], TEXT_WIDTH - 6)}", "yellow")
+    some(paragraphs.get("added") or [],
+         lambda c: f"+ [{c['at']}] {_truncate(c['text'], TEXT_WIDTH - 6)}", "green")
+    some(paragraphs.get("removed") or [],
+         lambda c: f"- [{c['at']}] {_truncate(c['text'], TEXT_WIDTH - 6)}", "red")
+    names = changes.get("names") or {}
+    added, removed = names.get("added") or [], names.get("removed") or []
+    if added or removed:
+        out.append((_truncate(" ".join([*(f"+{n}" for n in added), *(f"-{n}" for n in removed)]),
+                              TEXT_WIDTH), "cyan"))
+    if changes.get("material") is False:
+        out.append(("(not material: whitespace, punctuation or typo fixes)", "dim"))
+    return tuple(out)
 
 
 def _short(value: object) -> str:
@@ -119,7 +170,7 @@ def describe(value: bytes | None, key: bytes | None,
     return Line(str(event["event_type"]), (
         (_short(event.get("event_id")), "bold"), (dateline, "blue"),
         (_truncate(text) if text else "(no headline)", ""), (link, "italic"),
-    ), event)
+    ), event, diff_lines(event.get("changes")))
 
 
 def _print(line: Line, *, as_json: bool, console: Any) -> None:
@@ -227,9 +278,10 @@ def tail(topic: str, from_beginning: bool, types: tuple[str, ...], as_json: bool
     """Print the events of a wirefeed topic as they are committed.
 
     One line a record: type, story id (short), dateline, headline or lede,
-    and the link to the version it supersedes or the original it duplicates;
-    for dead letters the reason, size, key and source coordinates. Colour only
-    on a terminal. Ctrl-C exits.
+    and the link to the version it supersedes or the original it duplicates,
+    with a short diff under a new version or near duplicate (old -> new
+    figures, + and - paragraphs, names); for dead letters the reason, size,
+    key and source coordinates. Colour only on a terminal. Ctrl-C exits.
     """
     try:
         settings = load({"bootstrap_servers": bootstrap_servers})

@@ -2,7 +2,9 @@
 
 * :mod:`.fingerprint`: what is computed from a story's text;
 * :mod:`.state`: what is kept per story version, and its changelog encoding;
-* :mod:`.index`: the held window (LSH lookup, eviction, restore);
+* :mod:`.index`: the held window (lookup, eviction, restore), stored column-wise
+  (:mod:`.columns`), with the LSH band table (:mod:`.bandtable`, its per-story walks
+  compiled in :mod:`.kernels`) and the changelog decoded in bulk (:mod:`.bulk`);
 * :mod:`.decide`: the decision rules.
 """
 

@@ -19,7 +19,7 @@ Why these features:
   the text's UTF-8 bytes (same shingles, another hash: its signatures are not
   comparable with rensa's, so switching needs a changelog format version).
   rensa's own LSH cannot be rebuilt from stored digests (its pickle format is
-  private), so banding lives in :mod:`consumer.dedup.index`.
+  private), so banding lives in :mod:`consumer.dedup.bandtable`.
 * **Facts** are the things a boilerplate agency report changes while keeping
   most words: numbers and capitalised tokens (names, places, companies). Plain
   shingle Jaccard calls two market reports with other figures near-duplicates;
@@ -60,7 +60,7 @@ _U32 = next(code for code in "IL" if array(code).itemsize == 4)  # array typecod
 _LATIN1_WORD = "0-9A-Z_a-z\xaa\xb2\xb3\xb5\xb9\xba\xbc-\xbe\xc0-\xd6\xd8-\xf6\xf8-\xff"
 # bytes.translate tables for Latin-1 bytes: word characters kept, every other byte a space;
 # digits kept, every other byte a space (the caller deletes "." and ",")
-_LATIN1_WORD_BYTES = bytes(b if re.match(f"[{_LATIN1_WORD}]", chr(b)) else 0x20 for b in range(256))
+LATIN1_WORD_BYTES = bytes(b if re.match(f"[{_LATIN1_WORD}]", chr(b)) else 0x20 for b in range(256))
 _DIGIT_BYTES = bytes(b if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _CHAR_REF = re.compile(rb"&#([0-9]+);")
 # Which MinHash :func:`features` computes: "rensa" (what stored changelog entries hold)
@@ -117,7 +117,7 @@ def _words(text: str) -> list[str]:
     and str.split find the same words, in 40% of the regex's time on the bench stream's
     German texts (90 -> 35 µs) and about half on ASCII texts."""
     if _latin1_words(text):
-        encoded = text.encode("latin-1", "replace").translate(_LATIN1_WORD_BYTES)
+        encoded = text.encode("latin-1", "replace").translate(LATIN1_WORD_BYTES)
         return encoded.decode("latin-1").split()
     return _WORD.findall(text)
 
@@ -360,8 +360,9 @@ def python_facts(body_text: str) -> tuple[npt.NDArray[np.uint32], dict[int, tupl
     return _sorted_unique(hashes + name_hashes), words
 
 
-def typo_variants(word: str) -> set[str]:
-    """Every string one edit (delete, transpose, replace, insert) from ``word``.
+def typo_variants(word: str, *, replace: bool = True) -> set[str]:
+    """Every string one edit (delete, transpose, replace, insert) from ``word``;
+    without replacements if not ``replace``.
 
     The alphabet is the word's own letters plus a-z and German umlauts: typo
     fixes in wire copy swap, drop or double a letter far more often than they
@@ -375,8 +376,9 @@ def typo_variants(word: str) -> set[str]:
             out.add(left + right[1:])
             if len(right) > 1:
                 out.add(left + right[1] + right[0] + right[2:])
-            for c in alphabet:
-                out.add(left + c + right[1:])
+            if replace:
+                for c in alphabet:
+                    out.add(left + c + right[1:])
         for c in alphabet:
             out.add(left + c + right)
     out.discard(word)

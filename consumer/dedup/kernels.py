@@ -1,22 +1,18 @@
 """The band table's per-story operations, compiled with numba.
 
-Why compiled: one story is 42 band hashes. As numpy expressions, a lookup, an
-insert and a removal each took 15-25 array operations of about a microsecond
-of call overhead apiece on arrays of 42 values: 40-70 µs each, about 170 µs of
-index work a record (lookup, the evictions' removals, the add), a third of
-what the worker spent on a record in a tight loop. The same walks as plain
-loops compiled by numba (:mod:`consumer.jit`) take a few microseconds; the
-tests check them against the numpy reference (``tests/unit/test_dedup_kernels.py``).
+Why compiled: one story is 42 band hashes, and as numpy expressions each walk
+was a dozen or more array operations of call overhead on arrays of 42 values;
+the same walks as plain loops compiled by numba (:mod:`consumer.jit`) take a few
+microseconds (``bench/ROUNDS.md`` has the figures). The tests check them against
+plain references (``tests/unit/test_dedup_kernels.py``).
 
-The table layout is :class:`consumer.dedup.index._BandTable`'s: ``flat`` is its
-``(rows, 16)`` ``uint32`` array viewed flat, a bucket is 15 entry cells (check
-byte << 24 | slot, 0 when empty) and an overflow count (entries that live past
-the bucket with their home at or before it). The bulk build stays vectorised
-numpy in ``index.py``: one sort over millions of cells is what numpy is good at.
+The layout they walk (buckets, cells, overflow counts, check bytes) is described
+once, in :mod:`consumer.dedup.bandtable`; its constants are defined here because
+the compiled code freezes them, and the bulk build stays vectorised numpy there.
 
-Compiled code is cached (see :mod:`consumer.jit`: a pod compiles once, about 7 s,
-and its container restarts load the cache in 0.2-0.3 s). The worker calls
-:func:`warm` at start, with the parsers' warm-up, before it takes a record.
+Compiled code is cached (see :mod:`consumer.jit`): a pod compiles once and its
+container restarts load the cache. The worker calls :func:`warm` at start, with
+the parsers' warm-up, before it takes a record.
 """
 
 from __future__ import annotations
@@ -33,18 +29,19 @@ U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 Int = int | np.integer[Any]  # what the kernels get: Python ints, numpy scalars
 
+# the layout (see consumer.dedup.bandtable)
 BANDS = 42
 ROWS = 3
-_W = 16  # cells a bucket
-_D = 15  # entry cells a bucket; cell 15 is the overflow count
-_SLOT = 0x00FF_FFFF
-_GOLD = np.uint64(0x9E37_79B9_7F4A_7C15)
+BUCKET_CELLS = 16
+ENTRY_CELLS = 15
+SLOT_MASK = 0x00FF_FFFF
+GOLDEN = np.uint64(0x9E37_79B9_7F4A_7C15)
 
 
 @jit
 def query_hashes(sig: npt.NDArray[np.uint16]) -> U64:
     """The 42 band hashes of one signature: Fibonacci hashing of the exact band key
-    ``band << 48 | v0 << 32 | v1 << 16 | v2`` (``index.band_hashes`` in numpy)."""
+    ``band << 48 | v0 << 32 | v1 << 16 | v2`` (``bandtable.band_hashes`` in numpy)."""
     out = np.empty(BANDS, dtype=np.uint64)
     for b in range(BANDS):
         key = (
@@ -53,7 +50,7 @@ def query_hashes(sig: npt.NDArray[np.uint16]) -> U64:
             | (np.uint64(sig[3 * b + 1]) << np.uint64(16))
             | np.uint64(sig[3 * b + 2])
         )
-        out[b] = (key * _GOLD) >> np.uint64(33)
+        out[b] = (key * GOLDEN) >> np.uint64(33)
     return out
 
 
@@ -64,7 +61,8 @@ def _home(hv: Int, nb: Int) -> Int:
 
 @jit
 def _check(hv: Int) -> Int:
-    """Check byte 1..255 of a hash (``index._check``): never 0, the empty cell's."""
+    """Check byte 1..255 of a hash (``bandtable._check`` in numpy): never 0, the empty
+    cell's."""
     return min(hv & 0xFF, 0xFE) + 1
 
 
@@ -88,15 +86,15 @@ def _collect(flat: U32, nb: Int, h: U64, out: U32) -> int:
         b = _home(hv, nb)
         chk = _check(hv)
         while True:
-            base = b * _W
-            for j in range(_D):
+            base = b * BUCKET_CELLS
+            for j in range(ENTRY_CELLS):
                 c = np.int64(flat[base + j])
                 if (c >> 24) == chk:
                     if n == out.size:
                         return -1
-                    out[n] = c & _SLOT
+                    out[n] = c & SLOT_MASK
                     n += 1
-            if flat[base + _D] == 0:  # nothing lives past this bucket: the chain ends
+            if flat[base + ENTRY_CELLS] == 0:  # nothing lives past this bucket: the chain ends
                 break
             b += 1
     return n
@@ -106,8 +104,8 @@ def _collect(flat: U32, nb: Int, h: U64, out: U32) -> int:
 def lookup(flat: U32, nb: int, h: U64) -> U32:
     """Slots of every cell whose check byte matches one of ``h`` in its chain (with
     repeats and check-byte false hits, which the caller verifies)."""
-    # A buffer grown inside the walk made numba count references on every cell read
-    # (14 µs a lookup instead of 2.4): a second walk into a bigger buffer is rare.
+    # A buffer grown inside the walk made numba count references on every cell read,
+    # several times slower: a second walk into a bigger buffer is rare.
     out = np.empty(2 * h.size + 16, dtype=np.uint32)
     n = _collect(flat, nb, h, out)
     size = out.size
@@ -123,16 +121,16 @@ def _place(flat: U32, nb: Int, cell: Int, hv: Int) -> bool:
     """Put ``cell`` in the first empty cell from its home bucket on, counting it in the
     overflow cell of every bucket it passes; False when that would be the last bucket
     (which must stay count-free: the caller lengthens the table and calls again)."""
-    last = flat.size // _W - 1
+    last = flat.size // BUCKET_CELLS - 1
     home = _home(hv, nb)
     b = home
     while b < last:
-        base = b * _W
-        for j in range(_D):
+        base = b * BUCKET_CELLS
+        for j in range(ENTRY_CELLS):
             if flat[base + j] == 0:
                 flat[base + j] = cell
                 for k in range(home, b):
-                    flat[k * _W + _D] += 1
+                    flat[k * BUCKET_CELLS + ENTRY_CELLS] += 1
                 return True
         b += 1
     return False
@@ -167,19 +165,19 @@ def delete_story(flat: U32, nb: int, h: U64, slot: int) -> int:
         home = _home(hv, nb)
         b = home
         while True:
-            base = b * _W
+            base = b * BUCKET_CELLS
             found = -1
-            for j in range(_D):
+            for j in range(ENTRY_CELLS):
                 if flat[base + j] == cell:
                     found = j
                     break
             if found >= 0:
                 flat[base + found] = 0
                 for k in range(home, b):
-                    flat[k * _W + _D] -= 1
+                    flat[k * BUCKET_CELLS + ENTRY_CELLS] -= 1
                 removed += 1
                 break
-            if flat[base + _D] == 0:
+            if flat[base + ENTRY_CELLS] == 0:
                 break
             b += 1
     return removed
@@ -225,12 +223,12 @@ _warmed = False
 
 def warm() -> None:
     """Compile (or load from the cache) every kernel, on a table of one home bucket, so
-    that the first record does not wait for it (0.2-0.3 s from the cache, several
-    seconds to compile). Idempotent."""
+    that the first record does not wait for it (loading the cache is quick, compiling
+    takes seconds). Idempotent."""
     global _warmed
     if _warmed:
         return
-    flat = np.zeros(66 * _W, dtype=np.uint32)
+    flat = np.zeros(66 * BUCKET_CELLS, dtype=np.uint32)
     sig = np.arange(128, dtype=np.uint16)
     h = query_hashes(sig)
     insert_story(flat, 1, h, 1, 0)

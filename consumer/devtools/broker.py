@@ -38,15 +38,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from consumer.devtools import certs
+from consumer.devtools.certs import TlsMaterial
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
 CACHE_DIR = Path(os.environ.get("WIREFEED_KAFKA_CACHE", REPO_ROOT / ".cache" / "kafka"))
 DEFAULT_HEAP = os.environ.get("WIREFEED_KAFKA_HEAP", "-Xms128m -Xmx768m")
 # Tests run up to three brokers beside the suite: the serial collector keeps each small.
 SMALL_GC = "-XX:+UseSerialGC"
-# What Kafka's own start script (kafka-run-class.sh) runs a broker with, heap included.
-# Under load the serial collector stopped the broker up to 38 ms at a time (G1: 21 ms),
-# most of a 20 ms latency budget: benchmarks run what production runs.
+# What Kafka's own start script (kafka-run-class.sh) runs a broker with, heap included:
+# benchmarks run what production runs, whose collector pauses are shorter than the serial
+# one's under load (bench/ROUNDS.md).
 KAFKA_HEAP = "-Xms1g -Xmx1g"
 KAFKA_GC = ("-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 "
             "-XX:+ExplicitGCInvokesConcurrent")
@@ -122,7 +125,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """preexec hook: the child gets SIGKILL when its parent dies (Linux prctl)."""
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -139,6 +142,8 @@ class Node:
     controller_port: int
     data_dir: Path
     sasl_port: int = 0
+    # TLS listener name (SSL, MTLS, SASL_SSL) -> port, when the cluster has TLS
+    tls_ports: dict[str, int] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -170,20 +175,30 @@ class Cluster:
     # SASL users (name -> password): adds a SASL_PLAINTEXT listener with PLAIN and
     # SCRAM-SHA-256/512, for testing the worker's security settings against a real broker
     sasl_users: dict[str, str] | None = None
+    # TLS listeners with certificates made for this run (see consumer.devtools.certs):
+    # SSL (server verified by the client), MTLS (client certificate required) and,
+    # with sasl_users, SASL_SSL; inter-broker traffic stays on PLAINTEXT
+    tls: bool = False
     heap_opts: str = DEFAULT_HEAP
     gc_opts: str = SMALL_GC
-    cluster_id: str = field(default_factory=lambda: _cluster_id())
+    cluster_id: str = field(default_factory=lambda: new_cluster_id())
     members: list[Node] = field(default_factory=list)
+    tls_material: TlsMaterial | None = None
     _own_dir: bool = False
 
     def __post_init__(self) -> None:
         if self.base_dir is None:
             self.base_dir = Path(tempfile.mkdtemp(prefix="wirefeed-kafka-"))
             self._own_dir = True
+        tls_names = (["SSL", "MTLS"] + (["SASL_SSL"] if self.sasl_users else [])
+                     if self.tls else [])
+        if self.tls:
+            self.tls_material = certs.make(self.base_dir / "tls")
         for i in range(self.nodes):
             node_dir = self.base_dir / f"node-{i + 1}"
             sasl_port = free_port() if self.sasl_users else 0
-            self.members.append(Node(i + 1, free_port(), free_port(), node_dir, sasl_port))
+            self.members.append(Node(i + 1, free_port(), free_port(), node_dir, sasl_port,
+                                     {name: free_port() for name in tls_names}))
 
     @property
     def bootstrap_servers(self) -> str:
@@ -192,6 +207,25 @@ class Cluster:
     @property
     def sasl_bootstrap_servers(self) -> str:
         return ",".join(f"127.0.0.1:{n.sasl_port}" for n in self.members)
+
+    def tls_bootstrap_servers(self, listener: str = "SSL") -> str:
+        """Bootstrap servers of a TLS listener: SSL, MTLS or SASL_SSL."""
+        return ",".join(f"127.0.0.1:{n.tls_ports[listener]}" for n in self.members)
+
+    def _tls_properties(self, node: Node) -> tuple[list[str], list[str], list[str]]:
+        """Listeners, protocol map entries and settings of the TLS listeners."""
+        material = self.tls_material
+        if material is None:
+            return [], [], []
+        listeners = [f"{name}://127.0.0.1:{port}" for name, port in node.tls_ports.items()]
+        protocols = [f"{name}:{'SASL_SSL' if name == 'SASL_SSL' else 'SSL'}"
+                     for name in node.tls_ports]
+        settings = [
+            "ssl.keystore.type=PEM", f"ssl.keystore.location={material.server_keystore}",
+            "ssl.truststore.type=PEM", f"ssl.truststore.location={material.ca}",
+            "listener.name.mtls.ssl.client.auth=required",
+        ]
+        return listeners, protocols, settings
 
     def _listener_properties(self, node: Node) -> list[str]:
         listeners = [f"PLAINTEXT://127.0.0.1:{node.port}",
@@ -204,16 +238,22 @@ class Cluster:
             advertised.append(f"SASL_PLAINTEXT://127.0.0.1:{node.sasl_port}")
             protocols += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
             users = " ".join(f'user_{u}="{p}"' for u, p in self.sasl_users.items())
-            prefix = "listener.name.sasl_plaintext"
-            extra = [
-                "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
-                f"{prefix}.plain.sasl.jaas.config="
-                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};",
-                f"{prefix}.scram-sha-256.sasl.jaas.config="
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-                f"{prefix}.scram-sha-512.sasl.jaas.config="
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-            ]
+            extra = ["sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"]
+            for name in ("SASL_PLAINTEXT", *(n for n in node.tls_ports if n == "SASL_SSL")):
+                prefix = f"listener.name.{name.lower()}"
+                extra += [
+                    f"{prefix}.plain.sasl.jaas.config="
+                    f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};",
+                    f"{prefix}.scram-sha-256.sasl.jaas.config="
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                    f"{prefix}.scram-sha-512.sasl.jaas.config="
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                ]
+        tls_listeners, tls_protocols, tls_settings = self._tls_properties(node)
+        listeners += tls_listeners
+        advertised += tls_listeners
+        protocols = ",".join([protocols, *tls_protocols])
+        extra += tls_settings
         return [
             f"listeners={','.join(listeners)}",
             f"advertised.listeners={','.join(advertised)}",
@@ -302,7 +342,7 @@ class Cluster:
         out = open(node.data_dir / "stdout.log", "ab")  # noqa: SIM115 - owned by the process
         node.proc = subprocess.Popen(
             self._java(node, "kafka.Kafka", str(node.data_dir / "server.properties")),
-            stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+            stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
         )
         out.close()
 
@@ -355,6 +395,13 @@ class Cluster:
                 proc.wait(10)
         node.proc = None
 
+    def node(self, node_id: int) -> Node:
+        """The member with Kafka node id ``node_id`` (what metadata calls a leader)."""
+        for node in self.members:
+            if node.node_id == node_id:
+                return node
+        raise KeyError(f"no node {node_id} in this cluster")
+
     def restart_node(self, node: Node, timeout: float = 90.0) -> None:
         self.stop_node(node)
         self.start_node(node)
@@ -377,7 +424,7 @@ class Cluster:
         self.stop()
 
 
-def _cluster_id() -> str:
+def new_cluster_id() -> str:
     """A Kafka cluster id: 16 random bytes, URL-safe base64.
 
     Like Kafka's own ``Uuid.randomUuid``, never one that starts with ``-``:
@@ -416,6 +463,53 @@ def _answers_metadata(bootstrap: str, expected_brokers: int) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class PartitionState:
+    """Who serves one partition: its leader (-1 while it has none), replicas and ISR."""
+
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+async def partition_states(bootstrap: str, topic: str,
+                           timeout: float = 15.0) -> dict[int, PartitionState]:
+    """Each partition of ``topic`` -> its leader, replicas and in-sync replicas, as the
+    cluster's metadata has them now: outage tests stop the node that leads a given
+    partition, and check that the partition really lost its leader (or its ISR).
+
+    The admin client asks whichever node it likes best, which may be the one just
+    stopped: an unreachable node is retried (on another) until ``timeout``.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        try:
+            await admin.start()
+            (desc,) = await admin.describe_topics([topic])
+            break
+        except (KafkaError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+        finally:
+            await admin.close()
+    if desc.get("error_code", 0) not in (0, 5):  # 5: LEADER_NOT_AVAILABLE, still listed
+        raise BrokerError(f"no metadata for {topic!r}: error {desc['error_code']}")
+    return {
+        p["partition"]: PartitionState(int(p["leader"]), tuple(p["replicas"]), tuple(p["isr"]))
+        for p in desc["partitions"]
+    }
+
+
+async def partition_leaders(bootstrap: str, topic: str) -> dict[int, int]:
+    """Each partition of ``topic`` -> the node id of its leader, -1 while it has none."""
+    return {p: s.leader for p, s in (await partition_states(bootstrap, topic)).items()}
+
+
 # "[2026-11-27T01:15:17.046+0000] GC(47) Pause Young (Normal) (G1 Evacuation Pause)
 # 422M->207M(1024M) 16.363ms": -Xlog:gc with the time decoration; every stop-the-world
 # phase (young, mixed, remark, cleanup, full) says "Pause" and ends with its duration;
@@ -443,9 +537,10 @@ def gc_pauses(log: Path, start: float, end: float) -> list[float]:
 
 
 @contextlib.contextmanager
-def running_cluster(nodes: int = 1, *, production_jvm: bool = False) -> Iterator[Cluster]:
-    cluster = (Cluster(nodes=nodes, heap_opts=KAFKA_HEAP, gc_opts=KAFKA_GC) if production_jvm
-               else Cluster(nodes=nodes))
+def running_cluster(nodes: int = 1, *, production_jvm: bool = False,
+                    tls: bool = False) -> Iterator[Cluster]:
+    cluster = (Cluster(nodes=nodes, tls=tls, heap_opts=KAFKA_HEAP, gc_opts=KAFKA_GC)
+               if production_jvm else Cluster(nodes=nodes, tls=tls))
     try:
         yield cluster.start()
     finally:
@@ -460,13 +555,20 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--nodes", type=int, default=1)
     run.add_argument("--production-jvm", action="store_true",
                      help="Kafka's own heap and G1 settings instead of the small test ones")
+    run.add_argument("--tls", action="store_true",
+                     help="also SSL and mutual-TLS listeners, with certificates made for this run")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "fetch":
             print(fetch())
             return 0
-        with running_cluster(args.nodes, production_jvm=args.production_jvm) as cluster:
+        with running_cluster(args.nodes, production_jvm=args.production_jvm,
+                             tls=args.tls) as cluster:
             print(f"bootstrap servers: {cluster.bootstrap_servers}", flush=True)
+            if cluster.tls_material is not None:
+                print(f"SSL: {cluster.tls_bootstrap_servers('SSL')}, mutual TLS: "
+                      f"{cluster.tls_bootstrap_servers('MTLS')}, "
+                      f"certificates in {cluster.tls_material.ca.parent}", flush=True)
             for node in cluster.members:
                 print(f"node {node.node_id} collector log: {node.gc_log}", flush=True)
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})

@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import math
 import os
 import shutil
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from consumer.devtools.broker import REPO_ROOT, BrokerError, Cluster, _die_with_parent, free_port
+from consumer.devtools.broker import REPO_ROOT, BrokerError, Cluster, die_with_parent, free_port
 from consumer.devtools.feed import SHARED, Feed, build_feed
 from consumer.events import STORY_EVENT_TYPES
 
@@ -202,7 +203,7 @@ def start_worker(bootstrap: str, port: int, log_path: Path) -> subprocess.Popen[
     with log_path.open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "consumer.cli", "run"], env=env, cwd=REPO_ROOT,
-            stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+            stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
         )
 
 
@@ -256,7 +257,8 @@ async def watch_outputs(bootstrap: str, outputs: Outputs, stop: asyncio.Event) -
                 if tp.topic == OUTPUT:
                     for rec in records:
                         line = describe(rec.value, rec.key, rec.headers)
-                        outputs.latest.append(line)
+                        # headlines one line each; a new version with its diff under it
+                        outputs.latest.append(dataclasses.replace(line, details=()))
                         if line.type != "story.created":
                             outputs.versions.append(line)
     finally:
@@ -319,7 +321,8 @@ class View:
             out += [f"    {line.plain()}" for line in self.outputs.latest]
         if self.outputs.versions:
             out.append("  latest new versions:")
-            out += [f"    {line.plain()}" for line in self.outputs.versions]
+            out += [f"    {text}" for line in self.outputs.versions
+                    for text in line.plain().splitlines()]
         return "\n".join(out)
 
     def rich(self) -> Any:

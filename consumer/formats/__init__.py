@@ -9,7 +9,7 @@ Each module exposes:
   :class:`consumer.errors.ParseError` with a specific reason on bad input.
 
 Parsers return a :class:`consumer.formats.base.Draft` (what the format itself
-says); :func:`consumer.formats.base.finish` derives the rest (lede, language,
+says); :func:`consumer.enrich.finish` derives the rest (lede, language,
 ISINs, quotes, word count, normalised text) identically for every format.
 Detection and dispatch live in :mod:`consumer.parse`.
 """

@@ -98,6 +98,7 @@ def parse(raw: bytes, hints: Hints) -> Draft:
                 int(t.group("hh")), int(t.group("mm")), tzinfo=dt.UTC,
             )  # fmt: skip
             draft.date = draft.datetime.date()
+            draft.date_source = "trailer"
         except ValueError:
             draft.extra["transmitted"] = t.group(0)
 
@@ -119,6 +120,7 @@ def parse(raw: bytes, hints: Hints) -> Draft:
     slug_line = header.pop(0) if header else None
     if slug_line:
         draft.keywords = [slug_line.rsplit("^", 1)[-1].split(",")[0]]
+        draft.slugline = draft.keywords[0]
     rest: list[str] = []
     byline_seen = False
     for item in header:

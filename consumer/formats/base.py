@@ -1,4 +1,8 @@
-"""What a format parser extracts, and the one place where derived fields are computed."""
+"""What a format parser extracts (a :class:`Draft`) and the hints it is given.
+
+Derived fields are computed by :func:`consumer.enrich.finish`; this module
+imports nothing from it, so parsers and the finisher do not form an import circle.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from consumer.model import Block, Story
+from consumer.model import Block
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,9 @@ class Draft:
     date: dt.date | None = None
     datetime: dt.datetime | None = None
     located: str | None = None
+    #: The place the metadata names when the body's dateline names another
+    #: (Reuters: the editing desk); the dateline wins ``located``.
+    metadata_located: str | None = None
     dateline_agency: str | None = None
     headline: str | None = None
     flags: list[str] = field(default_factory=list)
@@ -38,6 +45,11 @@ class Draft:
     update_note: str | None = None
     signature: str | None = None
     signature_codes: list[str] = field(default_factory=list)
+    #: "Reporting by ...; Editing by ..." taken out of the body
+    credits: str | None = None
+    slugline: str | None = None
+    #: which field of the format gave ``date``/``datetime`` (``versionCreated``...)
+    date_source: str | None = None
     language: str | None = None
     byline: str | None = None
     urgency: int | None = None
@@ -46,10 +58,7 @@ class Draft:
     #: The body blocks are already ``clean_line`` output (the text reader's
     #: are: collapsed slices of cleaned text), so finish() keeps them as they are.
     body_clean: bool = False
+    #: The text reader already looked for the dateline (and cut it): the
+    #: shared conventions step does not look again.
+    dateline_checked: bool = False
 
-
-def finish(draft: Draft) -> Story:
-    """Turn a draft into a story, computing the fields every format shares."""
-    from consumer import enrich
-
-    return enrich.finish(draft)

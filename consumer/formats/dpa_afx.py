@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from typing import Final
 
 from consumer.errors import ParseError, Reason
 from consumer.formats.base import Draft, Hints
+from consumer.formats.dateline import match as dateline_match
 from consumer.model import Block
 from consumer.text import collapse, collapse_clean, decode_clean, looks_like_text
 
@@ -53,25 +53,15 @@ _DATE_HEADER: Final = re.compile(
 _DATE_HEADER_BYTES: Final = re.compile(
     rb"[ \t]*date[ \t]+\d{4}-\d{2}-\d{2}(?![\d-])", re.IGNORECASE
 )
-_MONTH_NAME: Final = r"(?i:(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]{0,6})\.?"
-# "Feb 26" (Reuters' usual order) or "2 March" (its Amsterdam and Paris desks)
-_MONTH: Final = rf"(?:{_MONTH_NAME}[ ]\d{{1,2}}|\d{{1,2}}[ ]{_MONTH_NAME})"
-_UPPER: Final = "A-ZÀ-ÖØ-ÞĀ-Ž"  # capital first letters of place words (Latin-1 + Latin Ext-A)
-_PLACE_WORD: Final = rf"(?:[{_UPPER}][\w.'’&/-]{{0,40}}|de|del|da|do|am|an|im|la|le|upon|on)"
-# PLACE[, Region][, Mon D] [(AGENCY)] - text.  The place is 1-5 capitalised words
-# (particles such as "de", "am" allowed inside); a region ("Argentina", "Mass.")
-# is up to two capitalised words.
-_DATELINE: Final = re.compile(
-    rf"(?P<place>[{_UPPER}][\w.'’&/-]{{0,40}}(?:[ ]{_PLACE_WORD}){{0,4}}?)"
-    rf"(?:,[ ](?P<region>[{_UPPER}][\w.]{{0,30}}(?:[ ][{_UPPER}][\w.]{{0,30}})?))?"
-    r"(?:,?[ ](?P<mdate>" + _MONTH + r"))?"
-    r"(?:[ ]?\((?P<agency>[^()\n]{1,30})\))?"
-    r"[ ]?[-–—_]{1,2}(?:[ ]+|$)"
-)
+# After final punctuation, whitespace or nothing; or glued to the last word
+# when a dpa desk code (DP, dpa, AFX) is among the codes: ``...Statistiken/wdw/DP/mis``
+# (no final punctuation). Without such a code a glued "word/word" is text (und/oder).
 _SIGNATURE: Final = re.compile(
-    r"(?:(?<=[.!?:;\"“”»«)\]'’])|[ \t\n]+|^)(?P<sig>(?:/[A-Za-z0-9]{1,10}){1,8})/?[ \t\n]*$"
+    r"(?:(?<=[.!?:;\"“”»«)\]'’])|[ \t\n]+|^"
+    r"|(?<=[^\W\d_])(?=(?:/[A-Za-z0-9]{1,10}){0,4}/(?:DP|dP|DPA|dpa|AFX)"
+    r"(?:/[A-Za-z0-9]{1,10}){1,4}/?[ \t\n]*$))"
+    r"(?P<sig>(?:/[A-Za-z0-9]{1,10}){1,8})/?[ \t\n]*$"
 )
-_DIGIT: Final = re.compile(r"\d")
 _REUTER_SIGNOFF: Final = re.compile(r"\s*\b(REUTERS?|Reuters?)\s*$")
 _BLANK_LINES: Final = re.compile(r"\n[ \t]*\n")
 _FINAL_PUNCT: Final = frozenset(".!?:;,\"“”„»«'’)…-–")
@@ -121,37 +111,8 @@ _TAKE_FLAG: Final = {
 }
 
 
-@dataclass(slots=True)
-class Dateline:
-    """What a dateline says, and where the lede text starts after it."""
-
-    place: str
-    agency: str | None
-    month_day: str | None
-    end: int
-
-
-def match_dateline(paragraph: str) -> Dateline | None:
-    """The dateline at the start of a paragraph, if there is one.
-
-    A dateline needs an agency in parentheses or a month-day: a capitalised
-    word followed by a dash alone ("Berlin - ...") is too common in prose.
-    """
-    head = paragraph[:_HEAD_SLICE]
-    # The match needs a dash, and "(" for the agency or a digit for the month
-    # day; most headlines have no dash, so a few C scans spare the regex.
-    if not ("-" in head or "–" in head or "—" in head or "_" in head) or (
-        "(" not in head and _DIGIT.search(head) is None
-    ):
-        return None
-    m = _DATELINE.match(head)
-    if m is None or (m.group("agency") is None and m.group("mdate") is None):
-        return None
-    place = m.group("place")
-    if m.group("region"):
-        place = f"{place}, {m.group('region')}"
-    agency = m.group("agency")
-    return Dateline(place, agency.strip() if agency else None, m.group("mdate"), m.end())
+#: The dateline at the start of a paragraph (:func:`consumer.formats.dateline.match`).
+match_dateline: Final = dateline_match
 
 
 def split_signature(paragraph: str) -> tuple[str, str | None, list[str]]:
@@ -295,6 +256,7 @@ def parse_text(text: str, draft: Draft) -> Draft:
     if m is not None:
         try:
             draft.date = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            draft.date_source = "date header"
         except ValueError:
             draft.extra["date_header"] = m.group(0).strip()
         text = text[m.end() :]
@@ -332,6 +294,7 @@ def parse_text(text: str, draft: Draft) -> Draft:
     if not paragraphs:
         raise ParseError(Reason.MISSING_BODY, "the story has a headline but no body text")
 
+    draft.dateline_checked = True  # conventions.apply need not look again
     if dateline is not None:
         lede = paragraphs[0][0][dateline.end :].strip()
         draft.located = dateline.place

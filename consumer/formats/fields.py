@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Final
 
 from consumer.errors import ParseError, Reason
@@ -37,6 +39,36 @@ def when(value: str | None, field: str) -> tuple[dt.datetime | None, dt.date | N
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         return None, parsed.date()
     return parsed, parsed.date()
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """The date a format states, and which of its fields stated it."""
+
+    datetime: dt.datetime | None = None
+    date: dt.date | None = None
+    #: the field's name as the format spells it (``versionCreated``, ``date.issue``...)
+    source: str | None = None
+    #: the value verbatim when it has no time zone (only its date is kept)
+    local: str | None = None
+
+
+def first_stamp(candidates: Iterable[tuple[str, str | None]]) -> Stamp:
+    """The first non-empty timestamp among ``(field name, value)`` pairs, in the format's order.
+
+    One rule for every format's date fallback (issue 20 item 6): an item
+    whose ``versionCreated`` is empty still has a date if it carries
+    ``contentModified`` or ``firstCreated``, and the story says which field
+    gave it. A value that is present but not a timestamp is ``invalid_field``
+    (as :func:`when`), not skipped: a broken field should be seen.
+    """
+    for name, value in candidates:
+        s = (value or "").strip()
+        if not s:
+            continue
+        moment, day = when(s, name)
+        return Stamp(moment, day, name, s if moment is None else None)
+    return Stamp()
 
 
 def to_int(value: object, field: str, *, lo: int = 0, hi: int = 2**63 - 1) -> int | None:

@@ -71,7 +71,8 @@ def _int(value: Any, field: str) -> int | None:
     raise ParseError(Reason.INVALID_FIELD, f"field {field!r} must be an integer")
 
 
-def _date(draft: Draft, value: str) -> None:
+def _date(draft: Draft, value: str, field: str) -> None:
+    draft.date_source = field
     try:
         if len(value) == 10:
             draft.date = dt.date.fromisoformat(value)
@@ -114,7 +115,7 @@ def parse(raw: bytes, hints: Hints) -> Draft:
     draft.urgency = _int(_get(doc, names["urgency"]), "urgency")
     date = _str(_get(doc, names["date"]), "date")
     if date:
-        _date(draft, date.strip())
+        _date(draft, date.strip(), names["date"])
 
     body = _get(doc, names["body"])
     if isinstance(body, str):
@@ -137,11 +138,7 @@ def parse(raw: bytes, hints: Hints) -> Draft:
                 draft.body.append(Block(kind, line))
         if not draft.body:
             raise ParseError(Reason.MISSING_BODY, f"field {names['body']!r} has no text")
-        first = dpa_afx.match_dateline(draft.body[0].text)
-        if first is not None and draft.body[0].text[first.end :].strip():
-            draft.located, draft.dateline_agency = first.place, first.agency
-            draft.agency = draft.agency or first.agency
-            draft.body[0] = Block("paragraph", draft.body[0].text[first.end :].strip())
+        # a dateline at the start of the first item: consumer.formats.conventions
         if draft.headline:
             draft.headline, draft.flags, draft.roundup_level, draft.update_note = (
                 dpa_afx.headline_flags(draft.headline)

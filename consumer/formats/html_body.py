@@ -239,7 +239,16 @@ def has_paragraph(blocks: Iterable[Block]) -> bool:
     return any(b.kind == "paragraph" for b in blocks)
 
 
-def require_body(blocks: Iterable[Block], flags: Iterable[str], message: str) -> None:
-    """``missing_body`` unless there is a paragraph; a canceled item may be empty (a kill)."""
+def require_body(
+    blocks: Iterable[Block], flags: Iterable[str], message: str, *, by_reference: str | None = None
+) -> None:
+    """``missing_body`` unless there is a paragraph; a canceled item may be empty (a kill).
+
+    ``by_reference``: why the item has no inline text by design (a package,
+    remote content, a picture): then the reason is ``by_reference``, so an
+    operator can tell a feed that sends text separately from an empty story.
+    """
     if not has_paragraph(blocks) and "canceled" not in flags:
+        if by_reference is not None:
+            raise ParseError(Reason.BY_REFERENCE, by_reference)
         raise ParseError(Reason.MISSING_BODY, message)

@@ -82,6 +82,8 @@ def parse(raw: bytes, hints: Hints) -> Draft:
     header_line, _, keyword_part = pre.partition("\n")
     _header(draft, header_line.strip())
     draft.keywords = [k for k in (clean_line(k) for k in keyword_part.split("/")) if k]
+    # the keyword line is 7901's slugline; its parts are the keywords
+    draft.slugline = "/".join(draft.keywords) or None
 
     content, _, trailer = content.partition("\x03")
     trailer_line = clean_line(trailer.split("\n", 1)[0])

@@ -91,11 +91,14 @@ def parse_item(item: etree._Element) -> Draft:
     revision = xs.child(ident, "RevisionId")
     version = fields.to_int(opt_inline(xs.text(revision)), "RevisionId")
 
-    created = opt_inline(xs.text(xs.child(mgmt, "ThisRevisionCreated")))
-    if not created:
-        created = opt_inline(xs.text(xs.child(ident, "DateId")))
-    moment, day = fields.when(created, "ThisRevisionCreated")
     first = opt_inline(xs.text(xs.child(mgmt, "FirstCreated")))
+    stamp = fields.first_stamp(
+        (
+            ("ThisRevisionCreated", opt_inline(xs.text(xs.child(mgmt, "ThisRevisionCreated")))),
+            ("DateId", opt_inline(xs.text(xs.child(ident, "DateId")))),
+            ("FirstCreated", first),
+        )
+    )
     if first:
         fields.when(first, "FirstCreated")
         extra["first_created"] = first
@@ -107,9 +110,6 @@ def parse_item(item: etree._Element) -> Draft:
     sub = opt_inline(xs.text(xs.child(lines, "SubHeadLine")))
     if sub:
         extra["subheadline"] = sub
-    slug = opt_inline(xs.text(xs.child(lines, "SlugLine")))
-    if slug:
-        extra["slugline"] = slug
 
     located, dl_agency = fields.dateline(xs.text(xs.child(lines, "DateLine")))
     if located is None:
@@ -149,8 +149,10 @@ def parse_item(item: etree._Element) -> Draft:
         agency=opt_inline(xs.text(xs.child(ident, "ProviderId"))) or provider_party,
         agency_id=opt_inline(xs.text(xs.child(ident, "NewsItemId"))),
         version=version,
-        date=day,
-        datetime=moment,
+        date=stamp.date,
+        datetime=stamp.datetime,
+        date_source=stamp.source,
+        slugline=opt_inline(xs.text(xs.child(lines, "SlugLine"))),
         located=located,
         dateline_agency=dl_agency,
         headline=headline,

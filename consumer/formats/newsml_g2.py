@@ -5,8 +5,9 @@ and BusinessDesk add package items). One record must yield one story, so we
 take the **first** ``newsItem`` that is a text item (``itemClass`` ending in
 ``:text``) or, failing that, the first ``newsItem`` with inline content; the
 number of items is kept in ``extra["items_in_message"]`` so an operator can
-see that a batch was truncated. A message with only a ``packageItem`` has no
-story text: ``missing_body``.
+see that a batch was truncated. A message with only a ``packageItem``, an
+item with only ``remoteContent`` and a picture/video/graphic item carry no
+story text by design: ``by_reference``; an empty text item is ``missing_body``.
 
 Identity: ``guid`` is the agency id and ``@version`` the version. Reuters
 versions are large opaque integers (978556838 then 1542761538 for the same
@@ -117,6 +118,10 @@ def _pick_item(root: etree._Element) -> tuple[etree._Element, int]:
         return root, 1
     items = list(xs.descendants(root, "newsItem")) if top == "newsMessage" else []
     if not items:
+        if top == "packageItem" or xs.first_descendant(root, "packageItem") is not None:
+            raise ParseError(
+                Reason.BY_REFERENCE, f"NewsML-G2 {top} holds a package: its items come separately"
+            )
         raise ParseError(Reason.MISSING_BODY, f"NewsML-G2 {top} holds no newsItem")
     for it in items:
         cls = xs.attr(xs.child(it, "itemMeta", "itemClass"), "qcode") or ""
@@ -221,11 +226,17 @@ def parse_item(item: etree._Element) -> Draft:
     guid = xs.attr(item, "guid")
     version = fields.to_int(xs.attr(item, "version"), "newsItem@version")
 
-    created = opt_inline(xs.text(xs.child(item_meta, "versionCreated")))
-    moment, day = fields.when(created, "versionCreated")
-    if created and moment is None:
-        extra["datetime_local"] = created
     first = opt_inline(xs.text(xs.child(item_meta, "firstCreated")))
+    stamp = fields.first_stamp(
+        (
+            ("versionCreated", opt_inline(xs.text(xs.child(item_meta, "versionCreated")))),
+            ("contentModified", opt_inline(xs.text(xs.child(content_meta, "contentModified")))),
+            ("firstCreated", first),
+            ("contentCreated", opt_inline(xs.text(xs.child(content_meta, "contentCreated")))),
+        )
+    )
+    if stamp.local:
+        extra["datetime_local"] = stamp.local
     if first:
         fields.when(first, "firstCreated")  # validates; kept verbatim
         extra["first_created"] = first
@@ -249,8 +260,6 @@ def parse_item(item: etree._Element) -> Draft:
         headline = headline or inline_headline
         byline = byline or inline_byline
     slug = opt_inline(xs.text(xs.child(content_meta, "slugline")))
-    if slug:
-        extra["slugline"] = slug
 
     located, dl_agency = fields.dateline(xs.text(xs.child(content_meta, "dateline")))
     if located is None:
@@ -313,13 +322,15 @@ def parse_item(item: etree._Element) -> Draft:
         agency=agency,
         agency_id=guid,
         version=version,
-        date=day,
-        datetime=moment,
+        date=stamp.date,
+        datetime=stamp.datetime,
+        date_source=stamp.source,
         located=located,
         dateline_agency=dl_agency,
         headline=headline,
         flags=flags,
         update_note=update_note,
+        slugline=slug,
         language=lang,
         byline=byline,
         signature=signature,
@@ -338,5 +349,20 @@ def parse(raw: bytes, hints: Hints) -> Draft:
     draft = parse_item(item)
     if count > 1:
         draft.extra["items_in_message"] = str(count)
-    hb.require_body(draft.body, draft.flags, "NewsML-G2 item has no inline text")
+    hb.require_body(
+        draft.body, draft.flags, "NewsML-G2 item has no inline text", by_reference=_reference(item)
+    )
     return draft
+
+
+def _reference(item: etree._Element) -> str | None:
+    """Why an item carries no inline text by design, or None (then an empty item is broken)."""
+    cls = (xs.attr(xs.child(item, "itemMeta", "itemClass"), "qcode") or "").rpartition(":")[2]
+    if cls and cls != "text":
+        return f"NewsML-G2 {cls} item: no text of its own"
+    cs = xs.child(item, "contentSet")
+    if xs.child(cs, "remoteContent") is not None and xs.child(cs, "inlineXML") is None and (
+        xs.child(cs, "inlineData") is None
+    ):
+        return "NewsML-G2 item delivers its content by reference (remoteContent)"
+    return None

@@ -230,9 +230,11 @@ def parse(raw: bytes, hints: Hints) -> Draft:
     item = _unwrap(_load(raw, hints))
     extra: dict[str, str] = {}
 
-    moment, day = fields.when(item.text("versioncreated"), "versioncreated")
-    if item.text("versioncreated") and moment is None:
-        extra["datetime_local"] = item.text("versioncreated") or ""
+    stamp = fields.first_stamp(
+        (name, item.text(name)) for name in ("versioncreated", "firstcreated", "contentcreated")
+    )
+    if stamp.local:
+        extra["datetime_local"] = stamp.local
     first = item.text("firstcreated")
     if first:
         fields.when(first, "firstcreated")
@@ -249,9 +251,6 @@ def parse(raw: bytes, hints: Hints) -> Draft:
         for word, flag in (("correct", "correction"), ("update", "update")):
             if word in s and flag not in flags:
                 flags.append(flag)
-    slug = opt_inline(item.text("slugline"))
-    if slug:
-        extra["slugline"] = slug
     ednote = opt_inline(item.text("ednote"))
     if ednote:
         extra["ednote"] = ednote
@@ -264,9 +263,11 @@ def parse(raw: bytes, hints: Hints) -> Draft:
         agency=_agency(item),
         agency_id=opt_inline(item.text("uri")) or opt_inline(item.text("guid")),
         version=fields.to_int(item.raw("version"), "version"),
-        date=day,
-        datetime=moment,
+        date=stamp.date,
+        datetime=stamp.datetime,
+        date_source=stamp.source,
         located=located,
+        slugline=opt_inline(item.text("slugline")),
         headline=_headline(item),
         flags=flags,
         language=fields.language_tag(item.text("language")),
@@ -275,5 +276,21 @@ def parse(raw: bytes, hints: Hints) -> Draft:
         keywords=_keywords(item),
         extra=extra,
     )
-    hb.require_body(draft.body, flags, "ninjs item has no body text")
+    hb.require_body(draft.body, flags, "ninjs item has no body text", by_reference=_reference(item))
     return draft
+
+
+_MEDIA_TYPES: Final = frozenset({"picture", "graphic", "video", "audio", "composite", "component"})
+
+
+def _reference(item: _Obj) -> str | None:
+    """Why an item has no body by design: a media item, or links to renditions (AP Media API)."""
+    kind = (item.text("type") or "").lower()
+    if kind in _MEDIA_TYPES:
+        return f"ninjs {kind} item: no text of its own"
+    renditions = item.raw("renditions")
+    if isinstance(renditions, dict) and renditions:
+        return "ninjs item delivers its text as renditions by reference (href)"
+    if item.has("associations"):
+        return "ninjs item is a package of associations"
+    return None

@@ -94,26 +94,22 @@ def parse_root(root: etree._Element, *, fmt: str = NAME) -> Draft:
         or opt_inline(xs.text(xs.child(body_head, "distributor")))
     )
 
-    stamp = None
-    for path, name in (
-        (("date.issue",), "norm"),
-        (("date.release",), "norm"),
-    ):
-        stamp = xs.attr(xs.child(docdata, *path), name)
-        if stamp:
-            break
-    if not stamp:
-        stamp = xs.attr(xs.child(head, "pubdata"), "date.publication")
-    if not stamp:
-        stamp = xs.attr(xs.child(body_head, "dateline", "story.date"), "norm")
-    moment, day = fields.when(stamp, "date.issue")
+    stamp = fields.first_stamp(
+        (
+            ("date.issue", xs.attr(xs.child(docdata, "date.issue"), "norm")),
+            ("date.release", xs.attr(xs.child(docdata, "date.release"), "norm")),
+            ("date.publication", xs.attr(xs.child(head, "pubdata"), "date.publication")),
+            ("story.date", xs.attr(xs.child(body_head, "dateline", "story.date"), "norm")),
+        )
+    )
 
     headline = opt_inline(xs.text(xs.child(body_head, "hedline", "hl1"))) or opt_inline(
         xs.text(xs.child(head, "title"))
     )
     located, dateline_agency = _place(body_head, docdata)
-    version = fields.to_int(xs.attr(xs.child(docdata, "du-key"), "version"), "du-key@version")
-    lang = fields.language_tag(xs.xml_lang(root) or xs.attr(root, "baselang"))
+    du_key = xs.child(docdata, "du-key")
+    version = fields.to_int(xs.attr(du_key, "version"), "du-key@version")
+    lang = _language(root, head)
     keywords = (
         clean_unique(
             kw
@@ -131,8 +127,8 @@ def parse_root(root: etree._Element, *, fmt: str = NAME) -> Draft:
     abstract = opt_inline(xs.text(xs.child(body_head, "abstract")))
     if abstract:
         extra["abstract"] = abstract
-    if stamp and moment is None:
-        extra["datetime_local"] = stamp
+    if stamp.local:
+        extra["datetime_local"] = stamp.local
 
     status = xs.attr(docdata, "management-status")
     flags: list[str] = []
@@ -145,8 +141,9 @@ def parse_root(root: etree._Element, *, fmt: str = NAME) -> Draft:
         agency=agency,
         agency_id=xs.attr(doc_id, "id-string"),
         version=version,
-        date=day,
-        datetime=moment,
+        date=stamp.date,
+        datetime=stamp.datetime,
+        date_source=stamp.source,
         located=located,
         dateline_agency=dateline_agency,
         headline=headline,
@@ -155,8 +152,27 @@ def parse_root(root: etree._Element, *, fmt: str = NAME) -> Draft:
         byline=byline_of(xs.child(body_head, "byline")),
         urgency=fields.urgency(xs.attr(xs.child(docdata, "urgency"), "ed-urg")),
         keywords=keywords,
+        slugline=xs.attr(du_key, "key"),
         extra=extra,
     )
+
+
+def _language(root: etree._Element, head: etree._Element | None) -> str | None:
+    """The declared language: ``xml:lang``/``lang``/``baselang`` on the root, body or
+    ``body.content``, else a ``<meta name="language">`` in the head."""
+    body = xs.child(root, "body")
+    for el in (root, body, xs.child(body, "body.content")):  # direct children: no tree walk
+        tag = fields.language_tag(
+            xs.xml_lang(el) or xs.attr(el, "lang") or xs.attr(el, "baselang")
+        )
+        if tag:
+            return tag
+    for meta in xs.children(head, "meta") if head is not None else ():
+        if (xs.attr(meta, "name") or "").lower() in ("language", "lang", "dc.language"):
+            tag = fields.language_tag(xs.attr(meta, "content"))
+            if tag:
+                return tag
+    return None
 
 
 def parse(raw: bytes, hints: Hints) -> Draft:

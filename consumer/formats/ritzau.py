@@ -67,6 +67,7 @@ def parse(raw: bytes, hints: Hints) -> Draft:
         version=fields.to_int(field("version"), "version"),
         date=day,
         datetime=moment,
+        date_source="PublishDate" if day else None,
         located=field("town"),
         headline=field("headline") or field("subtitle"),
         flags=flags,

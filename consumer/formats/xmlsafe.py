@@ -5,13 +5,19 @@ Why lxml with our own DOCTYPE rejection instead of ``defusedxml.lxml``:
 * ``defusedxml.lxml`` is deprecated upstream (it warns on import and is slated
   for removal) and it only inspects the tree *after* libxml2 has parsed the
   whole document, internal subset included.
-* No wire format we accept needs a DTD: NITF and NewsML ship their DTDs out of
-  band and the feeds we read are well-formed without them. So a document type
-  declaration on the wire is either an accident or an attack (billion laughs,
-  quadratic blowup, XXE, external DTD fetch), and the cheapest safe answer is
-  to refuse it *before* libxml2 sees it. A prolog scan does that in
-  microseconds, without expanding anything; a post-parse ``docinfo`` check is
-  kept as a second line for encodings the byte scan cannot read (EBCDIC...).
+* No wire format we accept needs a DTD: NITF and NewsML ship their DTDs out
+  of band and the feeds we read are well-formed without them. Most NITF in
+  the wild still names its DTD (``<!DOCTYPE nitf SYSTEM "nitf-3-2.dtd">``):
+  such a declaration, an external identifier and nothing else, is accepted
+  and blanked out (same length, so error positions stay true) before
+  libxml2 sees the bytes, so the DTD is never fetched nor loaded, not even
+  from a local file. Anything more (an internal subset ``[...]``, an
+  ``<!ENTITY``, a second declaration) is an accident or an attack (billion
+  laughs, quadratic blowup, XXE) and refused *before* libxml2 sees it. A
+  prolog scan does that in microseconds, without expanding anything; a
+  post-parse ``docinfo`` check is kept as a second line for encodings the
+  byte scan cannot read (EBCDIC...). UTF-16/32 documents get no blanking:
+  any declaration in them is refused.
 * The parser itself is still configured defensively (no entity substitution,
   no network, no DTD loading, ``huge_tree`` off, which keeps libxml2's own
   limits: depth 256, 10 MB text nodes), so a bug in the scan is not a hole.
@@ -49,6 +55,15 @@ _XML_LANG: Final = f"{{{XML_NS}}}lang"
 # scan linear even on hostile input.
 _PROLOG_RE: Final = re.compile(rb"(?:\s+|<\?.{0,4096}?\?>|<!--.{0,65536}?-->)*", re.DOTALL)
 _PROLOG_STR_RE: Final = re.compile(r"(?:\s+|<\?.{0,4096}?\?>|<!--.{0,65536}?-->)*", re.DOTALL)
+# A document type declaration that only names an external DTD: no internal
+# subset ("[" cannot occur), so it declares no entity. Literals are bounded.
+_QUOTED: Final = r"""(?:"[^"<>\[\]]{0,1024}"|'[^'<>\[\]]{0,1024}')"""
+_EXTERNAL_DOCTYPE: Final = (
+    r"<!DOCTYPE\s+[A-Za-z_][\w.\-]{0,100}(?::[A-Za-z_][\w.\-]{0,100})?"
+    rf"(?:\s+(?:SYSTEM\s+{_QUOTED}|PUBLIC\s+{_QUOTED}\s+{_QUOTED}))?\s*>"
+)
+_EXTERNAL_DOCTYPE_RE: Final = re.compile(_EXTERNAL_DOCTYPE.encode("ascii"))
+_EXTERNAL_DOCTYPE_STR_RE: Final = re.compile(_EXTERNAL_DOCTYPE)
 _QNAME_RE: Final = re.compile(r"<([A-Za-z_][\w.\-]*(?::[A-Za-z_][\w.\-]*)?)")
 _DOCTYPE_NAME_RE: Final = re.compile(r"<!DOCTYPE\s+([A-Za-z_][\w.\-]*(?::[A-Za-z_][\w.\-]*)?)")
 _XMLNS_RE: Final = re.compile(r"""xmlns(?::([\w.\-]+))?\s*=\s*["']([^"']*)["']""")
@@ -109,25 +124,63 @@ def _as_text_head(head: bytes) -> str:
     return head.decode("latin-1")
 
 
-def _after_prolog(head: bytes) -> str:
+def _after_prolog(head: bytes, *, skip_doctype: bool = True) -> str:
+    """The head from its root element on (or from a declaration that is not an external DOCTYPE)."""
     text = _as_text_head(head)
     m = _PROLOG_STR_RE.match(text)
-    return text[m.end() :] if m else text
+    pos = m.end() if m else 0
+    d = None
+    if skip_doctype and text.startswith("<!D", pos):
+        d = _EXTERNAL_DOCTYPE_STR_RE.match(text, pos)
+    if d is not None:
+        m = _PROLOG_STR_RE.match(text, d.end())
+        pos = m.end() if m else d.end()
+    return text[pos:]
 
 
-def has_doctype(raw: bytes) -> bool:
-    """Whether the prolog holds a markup declaration (``<!DOCTYPE``, ``<!ENTITY``...).
-
-    Only the prolog is looked at, so an HTML ``<!DOCTYPE html>`` quoted inside a
-    CDATA body does not count; anything starting with ``<!`` other than a
-    comment before the root element is treated as a declaration.
-    """
-    if raw[:2] in (b"<\x00", b"\x00<") or raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return _after_prolog(raw[:65536]).startswith("<!")
+def _prolog_end(raw: bytes) -> int:
+    """Offset after the XML declaration, PIs, comments and whitespace (ASCII-compatible input)."""
     start = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
     m = _PROLOG_RE.match(raw, start)
-    end = m.end() if m else start
-    return raw.startswith(b"<!", end)
+    return m.end() if m else start
+
+
+def _wide(raw: bytes) -> bool:
+    return raw[:2] in (b"<\x00", b"\x00<") or raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+
+
+def external_doctype(raw: bytes) -> tuple[int, int] | None:
+    """Byte span of an accepted DOCTYPE (external identifier only), or None.
+
+    None also when the prolog holds a declaration :func:`has_forbidden_declaration`
+    refuses: check that first.
+    """
+    if _wide(raw):
+        return None
+    end = _prolog_end(raw)
+    m = _EXTERNAL_DOCTYPE_RE.match(raw, end) if raw.startswith(b"<!D", end) else None
+    return m.span() if m else None
+
+
+def has_forbidden_declaration(raw: bytes) -> bool:
+    """Whether the prolog holds a markup declaration we refuse.
+
+    Everything starting with ``<!`` (other than a comment) before the root
+    element counts, except one DOCTYPE that only names an external DTD
+    (:func:`external_doctype`). Only the prolog is looked at, so an HTML
+    ``<!DOCTYPE html>`` quoted inside a CDATA body does not count. In
+    UTF-16/32 every declaration is refused.
+    """
+    if _wide(raw):
+        return _after_prolog(raw[:65536], skip_doctype=False).startswith("<!")
+    end = _prolog_end(raw)
+    if not raw.startswith(b"<!", end):
+        return False
+    m = _EXTERNAL_DOCTYPE_RE.match(raw, end) if raw.startswith(b"<!D", end) else None
+    if m is None:
+        return True
+    after = _PROLOG_RE.match(raw, m.end())
+    return raw.startswith(b"<!", after.end() if after else m.end())
 
 
 def root_name(head: bytes) -> tuple[str | None, str | None]:
@@ -158,8 +211,10 @@ def root_name(head: bytes) -> tuple[str | None, str | None]:
 def load(raw: bytes, *, declared_encoding: str | None = None) -> etree._Element:
     """Parse wire bytes into an element tree or raise :class:`ParseError`.
 
-    Reasons: ``too_large`` (size or markup count), ``forbidden_xml`` (any
-    DOCTYPE/ENTITY declaration, entity loops, libxml2 resource limits),
+    Reasons: ``too_large`` (size or markup count), ``forbidden_xml`` (a
+    DOCTYPE with an internal subset, an ENTITY declaration, entity loops,
+    libxml2 resource limits; a DOCTYPE naming only an external DTD is
+    accepted and ignored),
     ``undecodable`` (bytes invalid in the declared/detected encoding, unknown
     encoding), ``malformed_xml`` (everything else libxml2 rejects).
 
@@ -172,8 +227,14 @@ def load(raw: bytes, *, declared_encoding: str | None = None) -> etree._Element:
         raise ParseError(Reason.TOO_LARGE, f"XML document of {len(raw)} bytes")
     if raw.count(b"<") > MAX_MARKUP:
         raise ParseError(Reason.TOO_LARGE, "XML document has too many elements")
-    if has_doctype(raw):
-        raise ParseError(Reason.FORBIDDEN_XML, "DOCTYPE/ENTITY declarations are not accepted")
+    if has_forbidden_declaration(raw):
+        raise ParseError(
+            Reason.FORBIDDEN_XML, "internal DTD subsets and ENTITY declarations are not accepted"
+        )
+    span = external_doctype(raw)
+    if span is not None:  # blanked, so that libxml2 cannot try to load the DTD
+        start, end = span
+        raw = b"".join((raw[:start], b" " * (end - start), raw[end:]))
     try:
         root = _parse(raw, None)
     except ParseError as exc:

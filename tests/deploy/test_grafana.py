@@ -24,6 +24,8 @@ REQUIRED_PANELS = {
     "State restore": ["wirefeed_state_restore_duration_seconds"],
     "Ready workers": ["wirefeed_ready"],
     "Parse / processing / commit stall / loop lag": ["wirefeed_event_loop_lag_seconds_bucket"],
+    "Stories by agency and format": ["wirefeed_agency_stories_total"],
+    "Since the last story, by agency": ["wirefeed_agency_last_story_timestamp_seconds"],
 }
 
 

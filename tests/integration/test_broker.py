@@ -6,9 +6,17 @@ import asyncio
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 
 import pytest
 
+from consumer.devtools.broker import (
+    BrokerError,
+    Cluster,
+    PartitionState,
+    partition_leaders,
+    partition_states,
+)
 from tests.conftest import TopicFactory
 from tests.kafka_helpers import KafkaHelper
 
@@ -114,3 +122,21 @@ async def test_broker_collector_log_records_pauses(kafka_cluster: object) -> Non
     pauses = gc_pauses(node.gc_log, started - 1, time.time() + 1)
     assert pauses
     assert all(ms >= 0 for ms in pauses)
+
+
+async def test_partition_leaders_name_the_serving_node(
+    kafka: KafkaHelper, unique_name: Callable[[str], str], kafka_cluster: object,
+) -> None:
+    """The outage tests stop "the node that leads partition p": the helper must name it."""
+    topic = unique_name("leaders")
+    await kafka.create_topic(topic, placement={0: [1], 1: [1]})
+    leaders = await partition_leaders(kafka.bootstrap, topic)
+    states = await partition_states(kafka.bootstrap, topic)
+    assert leaders == {0: 1, 1: 1}
+    assert states[1] == PartitionState(leader=1, replicas=(1,), isr=(1,))
+    if isinstance(kafka_cluster, Cluster):  # not with an external broker
+        assert kafka_cluster.node(1).bootstrap in kafka.bootstrap
+        with pytest.raises(KeyError):
+            kafka_cluster.node(7)
+    with pytest.raises(BrokerError):
+        await partition_leaders(kafka.bootstrap, unique_name("missing"))

@@ -159,6 +159,8 @@ def test_demo_once_accounts_for_the_feed_and_cleans_up(mark: str) -> None:
     assert url is not None
     assert url[2] != "9108"
     assert "latest headlines:" in out
+    # the feed's ROUNDUP and KORREKTUR show their diff under them (figures, paragraphs)
+    assert re.search(r"^\s+(?:\S.* -> \S.*|[~+-] \[\d+\] .+)$", out, re.M), out
     assert "(dpa-AFX)" in out
     assert "worker exited with status 0" in out
     assert out.rstrip().endswith("broker stopped")

@@ -68,6 +68,8 @@ async def test_wrong_password_is_not_ready_and_stops_cleanly(
     assert not worker.task.done(), "a rejected login must not end the worker"
     ready, why = worker.worker.readiness()
     assert not ready
-    assert why in {"restoring dedup state", "broker unreachable"}
+    assert why == "broker unreachable: sasl_authentication_failed"
+    assert worker.counter("wirefeed_broker_connection_failures_total",
+                          reason="sasl_authentication_failed") >= 1
     assert await worker.stop() == 0
     assert "wrong-password-xyz" not in caplog.text

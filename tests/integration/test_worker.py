@@ -142,7 +142,7 @@ async def test_streamed_corpus_matches_offline_pipeline_event_by_event(
         dead = {int(_headers(r)["wirefeed-source-offset"]): _headers(r)["wirefeed-reason"].decode()
                 for r in await kafka.consume_all(topics.dlq, idle_s=1.0)}
         _, scraped = await asyncio.to_thread(_get, w.worker.http_port, "/metrics")
-        pool = w.worker._pool
+        pool = w.worker.processor.pool
         assert (pool.records if pool else 0) >= (len(values) // 2 if parse_processes else 0)
 
     inputs = await kafka.consume_all(topics.input, expected=len(values))
@@ -179,10 +179,10 @@ async def test_resend_on_another_replicas_partition_is_caught(
     seed = _seed(shared_dir)
     async with InProcessWorker(settings) as a, InProcessWorker(settings) as b:
         for _ in range(300):  # until the group settled on one partition each
-            if len(a.worker._batches) == 1 and len(b.worker._batches) == 1:
+            if len(a.worker.assignment) == 1 and len(b.worker.assignment) == 1:
                 break
             await asyncio.sleep(0.1)
-        assert len(a.worker._batches) == len(b.worker._batches) == 1
+        assert len(a.worker.assignment) == len(b.worker.assignment) == 1
         await kafka.produce(topics.input, [seed], partition=0)
         (original,) = await kafka.consume_all(topics.output, expected=1)
         await asyncio.sleep(1.0)  # well above commit interval + changelog poll
@@ -233,7 +233,7 @@ async def test_at_least_once_stop_leaves_every_offset_committed(
     settings = topics.settings(kafka.bootstrap, group, processing_guarantee="at_least_once")
     values = reuters_wire(600)
     async with InProcessWorker(settings) as w:
-        consumer = w.worker._consumer
+        consumer = w.worker.consumer
         assert consumer is not None
         commit = consumer.commit
 
@@ -251,9 +251,10 @@ async def test_at_least_once_stop_leaves_every_offset_committed(
         # shutdown's own commit then has nothing due, and must still wait for that one
         worker = w.worker
         for _ in range(5000):  # bounded: ~10 s
-            inflight = worker._offset_commit
-            if (inflight is not None and not inflight.done()
-                    and not any(b.timestamps for b in worker._batches.values())):
+            commits = worker.commits
+            assert commits is not None
+            if (commits.commit_running_since() is not None
+                    and not any(b.timestamps for b in commits.batches.values())):
                 break
             await asyncio.sleep(0.001)
         else:
@@ -280,7 +281,7 @@ async def test_broker_probe_asks_for_the_brokers_only(
     from aiokafka import AIOKafkaClient
     from aiokafka.errors import KafkaConnectionError
 
-    from consumer.worker import Worker
+    from consumer.health import ask_brokers
 
     await kafka.create_topic(unique_name("probe"), partitions=3)
     client = AIOKafkaClient(bootstrap_servers=bootstrap)
@@ -288,11 +289,65 @@ async def test_broker_probe_asks_for_the_brokers_only(
     try:
         everything = await client.fetch_all_metadata()
         assert everything.topics(), "the cluster holds topics the probe must not ask for"
-        response = await Worker._ask_brokers(client)
+        response = await ask_brokers(client)
         assert response.brokers
         assert list(response.topics) == []
     finally:
         await client.close()
     never_bootstrapped = AIOKafkaClient(bootstrap_servers=bootstrap)  # knows no broker
     with pytest.raises(KafkaConnectionError):
-        await Worker._ask_brokers(never_bootstrapped)
+        await ask_brokers(never_bootstrapped)
+
+
+async def test_a_failed_restore_after_an_abort_decides_nothing_until_one_succeeds(
+    kafka: KafkaHelper, unique_name: Callable[[str], str], shared_dir: Path
+) -> None:
+    """A commit fails after its record was decided (its entry is in the index), then the
+    restore that must drop that entry fails twice. The worker stays not ready and decides
+    nothing until a restore succeeds; the record then is a new story, not a duplicate of
+    its own aborted event."""
+    from aiokafka.errors import KafkaConnectionError
+
+    topics = await make_topics(kafka, unique_name)
+    settings = topics.settings(kafka.bootstrap, unique_name("g"))
+    async with InProcessWorker(settings) as w:
+        worker = w.worker
+        commits = worker.commits
+        assert commits is not None
+        commit_due, restore = commits.commit_due, worker.state.restore
+        failed = asyncio.Event()
+        restores = 0
+
+        async def failing_commit_due(*args: Any, **kwargs: Any) -> bool:
+            if commits.pending() and not failed.is_set():
+                failed.set()
+                raise KafkaConnectionError("injected: the commit failed")
+            return await commit_due(*args, **kwargs)
+
+        async def failing_restore() -> float:
+            nonlocal restores
+            restores += 1
+            if restores <= 2:
+                raise KafkaConnectionError("injected: the restore failed")
+            return await restore()
+
+        commits.commit_due = failing_commit_due  # type: ignore[method-assign]
+        worker.state.restore = failing_restore  # type: ignore[method-assign]
+        await kafka.produce(topics.input, [_seed(shared_dir)])
+        await asyncio.wait_for(failed.wait(), 30)
+        consumed = "wirefeed_records_consumed_total"
+        not_ready: set[str] = set()
+        while restores < 3:  # bounded by the backoff: about 0.5 + 1 + 2 s
+            ok, why = worker.readiness()
+            if not ok:
+                not_ready.add(why)
+            assert w.counter(consumed, topic=topics.input) == 1, "decided on a stale index"
+            await asyncio.sleep(0.02)
+        out = await kafka.consume_all(topics.output, expected=1)
+        await w.wait_ready()
+        dups = await kafka.consume_all(topics.duplicates, idle_s=1.0)
+        assert w.counter(consumed, topic=topics.input) == 2
+    assert not_ready
+    assert [orjson.loads(r.value)["event_type"] for r in out] == ["story.created"]
+    assert _headers(out[0])["wirefeed-source-offset"] == b"0"
+    assert dups == []

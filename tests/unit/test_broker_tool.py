@@ -7,9 +7,9 @@ from pathlib import Path
 
 
 def test_local_broker_cluster_ids_never_look_like_an_option() -> None:
-    from consumer.devtools.broker import _cluster_id
+    from consumer.devtools.broker import new_cluster_id
 
-    ids = [_cluster_id() for _ in range(5000)]
+    ids = [new_cluster_id() for _ in range(5000)]
     assert not any(i.startswith("-") for i in ids)
     assert len(set(ids)) == len(ids)
 

@@ -13,7 +13,8 @@ import numpy.typing as npt
 import pytest
 
 from consumer.dedup import kernels
-from consumer.dedup.index import _D, _EMPTY, _OVF, BANDS, ROWS, _BandTable, band_hashes
+from consumer.dedup.bandtable import EMPTY, BandTable, band_hashes
+from consumer.dedup.kernels import BANDS, ENTRY_CELLS, ROWS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +43,7 @@ def test_band_table_agrees_with_a_dict_multimap(nbuckets: int) -> None:
     repeated hashes of one story take one cell, and removing everything leaves an
     all-zero table (cells and overflow counts)."""
     rng = np.random.default_rng(nbuckets)
-    table = _BandTable(nbuckets=nbuckets, pad=1)  # small: long chains, a grown pad
+    table = BandTable(nbuckets=nbuckets, pad=1)  # small: long chains, a grown pad
     pool = rng.integers(0, 1 << 31, 300, dtype=np.uint64)  # shared hashes: shared buckets
     held: dict[int, npt.NDArray[np.uint64]] = {}
     for step in range(600):
@@ -54,7 +55,7 @@ def test_band_table_agrees_with_a_dict_multimap(nbuckets: int) -> None:
             held[step] = h
             table.insert(step, h)
         assert table.live == sum(np.unique(h).size for h in held.values())
-        assert int((table.cells[:, :_D] != _EMPTY).sum()) == table.live
+        assert int((table.cells[:, :ENTRY_CELLS] != EMPTY).sum()) == table.live
         if step % 40 == 0:
             by_hash: dict[int, set[int]] = {}
             for slot, h in held.items():
@@ -69,8 +70,8 @@ def test_band_table_agrees_with_a_dict_multimap(nbuckets: int) -> None:
     for slot, h in held.items():
         table.delete(slot, h)
     assert table.live == 0
-    assert (table.cells[:, :_D] == _EMPTY).all()
-    assert (table.cells[:, _D] == _OVF).all()
+    assert (table.cells[:, :ENTRY_CELLS] == EMPTY).all()
+    assert (table.cells[:, ENTRY_CELLS] == 0).all()  # every overflow count zero
 
 
 def _verify_reference(sigs: npt.NDArray[np.uint16], live: npt.NDArray[np.bool_],

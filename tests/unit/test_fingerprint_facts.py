@@ -149,7 +149,7 @@ TRICKY = [
 def test_latin1_word_class_is_the_regex_word_class() -> None:
     for code in range(256):
         word = re.fullmatch(r"\w", chr(code)) is not None
-        assert fp._LATIN1_WORD_BYTES[code] == (code if word else 0x20), code
+        assert fp.LATIN1_WORD_BYTES[code] == (code if word else 0x20), code
 
 
 def test_tricky_texts() -> None:

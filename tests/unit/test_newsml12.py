@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from consumer.enrich import finish
 from consumer.errors import ParseError, Reason
 from consumer.formats import newsml12
-from consumer.formats.base import Draft, Hints, finish
+from consumer.formats.base import Draft, Hints
 from tests.unit._mutation import mutants
 
 FILES = ["afp.xml", "afp20.xml", "ana1.xml"]
@@ -55,7 +56,7 @@ def test_afp_french_mislabelled_latin1(samples: dict[str, bytes]) -> None:
     assert d.datetime == dt.datetime(2024, 7, 10, 12, 59, 2, tzinfo=dt.UTC)
     assert d.located == "Strasbourg"
     assert d.dateline_agency == "AFP"
-    assert d.extra["slugline"] == "procès-santé-secours"
+    assert d.slugline == "procès-santé-secours"
     assert len(d.body) == 2
     assert d.body[0].text.startswith("L'opératrice du Samu condamnée pour non-assistance à")
     assert not any("Ã" in b.text for b in d.body)

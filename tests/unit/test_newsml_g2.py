@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from consumer.enrich import finish
 from consumer.errors import ParseError, Reason
 from consumer.formats import newsml_g2
-from consumer.formats.base import Draft, Hints, finish
+from consumer.formats.base import Draft, Hints
 from tests.unit._mutation import mutants
 
 REUTERS_V1 = "tag_reuters.com_2016_newsml_L1N14N0FF_version_978556838"
@@ -179,11 +180,15 @@ def test_scoop_nitf_inline_and_naive_time(samples: dict[str, bytes]) -> None:
     assert d.body[1].text.startswith("Jan. 12 (BusinessDesk) - The receivers of Dick Smith")
 
 
-@pytest.mark.parametrize("name", [REUTERS_PACKAGE, LISTING])
-def test_no_text_is_missing_body(samples: dict[str, bytes], name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [(REUTERS_PACKAGE, Reason.BY_REFERENCE), (LISTING, Reason.MISSING_BODY)],
+)
+def test_no_text_is_missing_body(samples: dict[str, bytes], name: str, reason: Reason) -> None:
+    """A package's items come separately (by_reference); an empty inlineXML is a broken item."""
     with pytest.raises(ParseError) as err:
         parse(samples[name])
-    assert err.value.reason is Reason.MISSING_BODY
+    assert err.value.reason is reason
 
 
 def test_listing_metadata_still_parses_through_parse_item(samples: dict[str, bytes]) -> None:

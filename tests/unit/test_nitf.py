@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from consumer.enrich import finish
 from consumer.errors import ParseError, Reason
 from consumer.formats import nitf
-from consumer.formats.base import Draft, Hints, finish
+from consumer.formats.base import Draft, Hints
 from tests.unit._mutation import mutants
 
 FILES = ["aap.xml", "ap-nitf.xml", "efe_nitf.xml", "nitf-ntb.xml", "pa1.xml"]

@@ -146,29 +146,28 @@ async def test_small_fetches_go_in_small_chunks() -> None:
 async def test_aclose_lets_the_processes_exit_on_their_own() -> None:
     pool = ParsePool(2, max_bytes=1024)
     await pool.start()
-    children = list(pool._children)
+    children = pool.transports()
     async for _ in pool.map([RawRecord(value=b"x" * 40, offset=i) for i in range(40)]):
         pass
     await pool.aclose()
-    codes = [c.transport.get_returncode() for c in children if c.transport is not None]
+    codes = [t.get_returncode() for t in children]
     assert codes == [0, 0]  # exited on EOF, not killed (-9)
-    assert pool._children == []
+    assert pool.transports() == []
 
 
 async def test_aclose_kills_a_process_that_does_not_exit() -> None:
     pool = ParsePool(1, max_bytes=1024)
     await pool.start()
-    (child,) = pool._children
-    assert child.transport is not None
-    os.kill(child.transport.get_pid(), signal.SIGSTOP)  # cannot read its EOF
+    (child,) = pool.transports()
+    os.kill(child.get_pid(), signal.SIGSTOP)  # cannot read its EOF
     await pool.aclose(timeout=0.3)
-    assert await still_running({child.transport.get_pid()}, timeout=5) == set()
+    assert await still_running({child.get_pid()}, timeout=5) == set()
 
 
 async def test_close_leaves_no_process_behind() -> None:
     pool = ParsePool(2, max_bytes=1024)
     await pool.start()
-    pids = [c.transport.get_pid() for c in pool._children if c.transport is not None]
+    pids = [t.get_pid() for t in pool.transports()]
     assert len(pids) == 2
     pool.close()
     assert await still_running(set(pids), timeout=5) == set()

@@ -39,11 +39,12 @@ def test_created_outcome_carries_the_entry_keyed_by_fingerprint() -> None:
     assert out.entry.key in pipe.index
 
 
-def test_event_time_comes_from_the_story_date_not_the_transport() -> None:
+def test_event_time_is_the_record_timestamp_not_the_printed_date() -> None:
     pipe = Pipeline()
-    out = pipe.run(RawRecord(value=render(seed_paragraphs()), timestamp_ms=0))
+    out = pipe.run(RawRecord(value=render(seed_paragraphs()), timestamp_ms=5_000))
     assert out.entry is not None
-    assert out.entry.event_time_ms == 1_767_398_400_000  # 2026-01-03T00:00Z
+    assert out.entry.event_time_ms == 5_000  # not 2026-01-03T00:00Z, the date line's
+    assert out.event["story"]["date"] == "2026-01-03"  # the printed date stays data
 
 
 def test_agency_kill_is_a_canceled_event_linked_to_the_story(shared_dir: Path) -> None:
@@ -81,26 +82,27 @@ def test_a_jump_in_event_time_evicts_in_batches_and_expired_stories_never_match(
     from consumer.dedup.index import EVICT_BATCH
     from tests.corpus import reuters_wire
 
-    def wire(text: bytes, day: str) -> RawRecord:
-        return RawRecord(value=f"date {day}\n".encode() + text)
-
+    minute = 60_000
     stories = reuters_wire(120)
-    pipe = Pipeline()
-    for text in stories[:100]:
-        pipe.run(wire(text, "2026-01-05"))
+    pipe = Pipeline(window_ms=2 * minute)
+    for text in stories[:100]:  # all seen in the same second
+        pipe.run(RawRecord(value=text, timestamp_ms=0))
     held = len(pipe.index)
     assert held > 2 * EVICT_BATCH
-    # ten days later: everything held left the 72 h window
+    # minutes later: a record moves the watermark one step (max_step_ms) at most
     tombstones = []
-    for i, text in enumerate(stories[100:110]):
-        out = pipe.run(wire(text, "2026-01-15"))
+    for text in stories[100:103]:
+        out = pipe.run(RawRecord(value=text, timestamp_ms=10 * minute))
+        tombstones.append(sum(1 for _, value in out.changes if value is None))
+    assert pipe.index.watermark_ms == 3 * minute  # all held at 0 are out of the window
+    for i, text in enumerate(stories[103:113]):
+        out = pipe.run(RawRecord(value=text, timestamp_ms=3 * minute))
         tombstones.append(sum(1 for _, value in out.changes if value is None))
         assert tombstones[-1] <= EVICT_BATCH
         # an expired story sent again is a new story even while its entry is still held
-        again = pipe.run(wire(stories[i], "2026-01-15"))
+        again = pipe.run(RawRecord(value=stories[i], timestamp_ms=3 * minute))
         assert again.event_type == "story.created"
         tombstones.append(sum(1 for _, value in again.changes if value is None))
         assert tombstones[-1] <= EVICT_BATCH
-    assert tombstones[:2] == [EVICT_BATCH, EVICT_BATCH]
+    assert tombstones[:4] == [0, 0, EVICT_BATCH, EVICT_BATCH]
     assert sum(tombstones) == held
-    assert len(pipe.index) == 20

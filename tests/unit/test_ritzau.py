@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from consumer.enrich import finish
 from consumer.errors import ParseError, Reason
 from consumer.formats import ritzau
-from consumer.formats.base import Draft, Hints, finish
+from consumer.formats.base import Draft, Hints
 
 
 @pytest.fixture(scope="module")

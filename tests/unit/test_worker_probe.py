@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-from consumer.worker import Worker
+from consumer.health import ask_brokers
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class _Client:
 
 
 def _ask(client: _Client) -> Any:
-    return asyncio.run(Worker._ask_brokers(client))
+    return asyncio.run(ask_brokers(client))
 
 
 @pytest.mark.parametrize("attempt", range(12))  # the order is random: cover the orders

@@ -9,8 +9,9 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry
 
+from consumer.commit import opened_at
+from consumer.health import watch_loop_lag
 from consumer.metrics import Metrics
-from consumer.worker import opened_at, watch_loop_lag
 
 NOW = 1_000.0  # monotonic seconds
 WALL = 1_800_000_000_000.0  # epoch ms

@@ -8,9 +8,11 @@ from types import ModuleType
 
 import pytest
 
+from consumer.enrich import finish
 from consumer.errors import ParseError, Reason
 from consumer.formats import fields, html_body, newsml12, newsml_g2, ninjs, nitf, ritzau, xmlsafe
 from consumer.formats.base import Hints
+from consumer.parse import parse_bytes
 
 # --- attack payloads (tiny on purpose: they must be refused without expansion) ---
 
@@ -62,8 +64,13 @@ ATTACKS = {
     "xxe_file": XXE_FILE,
     "xxe_url": XXE_URL,
     "parameter_entity": PARAMETER_ENTITY,
-    "external_dtd": EXTERNAL_DTD,
-    "public_dtd": PUBLIC_DTD,
+    # an external identifier does not make an internal subset harmless
+    "external_and_internal": b'<!DOCTYPE nitf SYSTEM "nitf.dtd" [<!ENTITY a "b">]><nitf>&a;</nitf>',
+    "external_then_entity": b'<!DOCTYPE nitf SYSTEM "nitf.dtd"><!ENTITY a "b"><nitf/>',
+    "two_doctypes": b'<!DOCTYPE nitf SYSTEM "a.dtd"><!DOCTYPE nitf SYSTEM "b.dtd"><nitf/>',
+    "utf16_external": EXTERNAL_DTD.decode()
+    .replace('version="1.0"?>', 'version="1.0" encoding="utf-16"?>')
+    .encode("utf-16"),
     # hiding places before the root element
     "after_bom_and_comment": b"\xef\xbb\xbf<!-- hi --><?pi x?>\n" + XXE_FILE.split(b"?>", 1)[1],
     "utf16": XXE_FILE.decode()
@@ -81,12 +88,12 @@ def test_attacks_are_forbidden_xml(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))
-def test_has_doctype_spots_every_attack_without_parsing(name: str) -> None:
-    assert xmlsafe.has_doctype(ATTACKS[name])
+def test_has_forbidden_declaration_spots_every_attack_without_parsing(name: str) -> None:
+    assert xmlsafe.has_forbidden_declaration(ATTACKS[name])
 
 
 @pytest.mark.parametrize("module", [nitf, newsml_g2, newsml12, ritzau], ids=lambda m: str(m.NAME))
-@pytest.mark.parametrize("name", ["billion_laughs", "xxe_file", "external_dtd"])
+@pytest.mark.parametrize("name", ["billion_laughs", "xxe_file", "external_and_internal"])
 def test_every_xml_format_refuses_attacks(module: ModuleType, name: str) -> None:
     with pytest.raises(ParseError) as err:
         module.parse(ATTACKS[name], Hints())
@@ -95,12 +102,80 @@ def test_every_xml_format_refuses_attacks(module: ModuleType, name: str) -> None
 
 def test_attacks_are_routed_to_their_format_and_refused() -> None:
     """The DOCTYPE names the root, so sniffing hands the attack to a parser that refuses it."""
-    for name in ("xxe_file", "external_dtd", "public_dtd", "quadratic_blowup"):
+    for name in ("xxe_file", "external_and_internal", "quadratic_blowup"):
         head = ATTACKS[name][:4096]
         assert nitf.sniff(head), name
         with pytest.raises(ParseError) as err:
             nitf.parse(ATTACKS[name], Hints())
         assert err.value.reason is Reason.FORBIDDEN_XML
+
+
+# --- issue 20 item 1: a DOCTYPE that only names an external DTD is accepted ---
+
+ACCEPTED = {
+    "system": EXTERNAL_DTD,
+    "public": PUBLIC_DTD,
+    "no_identifier": b"<!DOCTYPE nitf>\n<nitf><body><body.content><p>x</p>"
+    b"</body.content></body></nitf>",
+    "single_quotes_after_comment": b"<?xml version='1.0'?><!-- c --><!DOCTYPE nitf SYSTEM 'n.dtd'>"
+    b"<!-- d --><nitf><body><body.content><p>x</p></body.content></body></nitf>",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACCEPTED))
+def test_external_doctype_is_accepted(name: str) -> None:
+    assert not xmlsafe.has_forbidden_declaration(ACCEPTED[name])
+    assert xmlsafe.external_doctype(ACCEPTED[name]) is not None
+    root = xmlsafe.load(ACCEPTED[name])
+    assert xmlsafe.local(root) == "nitf"
+    assert xmlsafe.text(root) == "x"
+    assert parse_bytes(ACCEPTED[name]).format == "nitf"
+
+
+def test_external_dtd_is_never_loaded(tmp_path: Path) -> None:
+    """A DTD that exists and declares the entity the body uses: were it loaded, the text would
+    say "LOADED"; it is not, so the reference is undeclared and the document malformed."""
+    dtd = tmp_path / "nitf.dtd"
+    dtd.write_text('<!ENTITY marker "LOADED">')
+    raw = (
+        f'<?xml version="1.0"?>\n<!DOCTYPE nitf SYSTEM "{dtd.as_uri()}">\n'
+        "<nitf><body><body.content><p>&marker;</p></body.content></body></nitf>"
+    ).encode()
+    with pytest.raises(ParseError) as err:
+        xmlsafe.load(raw)
+    assert err.value.reason is Reason.MALFORMED_XML
+
+
+def _with_doctype(raw: bytes, root: str) -> bytes:
+    """A real sample with a DOCTYPE line naming an external DTD, after its XML declaration."""
+    line = f'<!DOCTYPE {root} SYSTEM "{root}.dtd">\n'.encode()
+    if raw.lstrip().startswith(b"<?xml"):
+        end = raw.index(b"?>") + 2
+        return raw[:end] + b"\n" + line + raw[end:]
+    return line + raw
+
+
+@pytest.mark.parametrize(
+    ("module", "sample", "root"),
+    [
+        (nitf, "nitf/pa1.xml", "nitf"),
+        (newsml_g2, "newsml_g2/ap.xml", "newsMessage"),
+        (newsml12, "newsml_1_2/afp.xml", "NewsML"),
+        (ritzau, "ritzau/ritzau_news.xml", "RBNews"),
+    ],
+    ids=lambda v: getattr(v, "NAME", None) or str(v),
+)
+def test_every_xml_format_accepts_an_external_doctype(
+    shared_dir: Path, module: ModuleType, sample: str, root: str
+) -> None:
+    raw = (shared_dir / "data" / "wire_fixtures" / sample).read_bytes()
+    plain = finish(module.parse(raw, Hints()))
+    declared = _with_doctype(raw, xmlsafe.root_name(raw[:4096])[0] or root)
+    assert b"<!DOCTYPE" in declared
+    story = parse_bytes(declared)
+    assert story.format == module.NAME
+    assert story.body == plain.body
+    assert story.headline == plain.headline
 
 
 def test_xxe_content_never_reaches_the_story() -> None:
@@ -121,7 +196,7 @@ def test_xinclude_is_not_processed() -> None:
 
 def test_html_doctype_inside_cdata_is_not_a_declaration() -> None:
     raw = b"<NewsML><DataContent><![CDATA[<!DOCTYPE html><p>ok</p>]]></DataContent></NewsML>"
-    assert not xmlsafe.has_doctype(raw)
+    assert not xmlsafe.has_forbidden_declaration(raw)
     root = xmlsafe.load(raw)
     assert "<!DOCTYPE html>" in xmlsafe.text(root)
 
