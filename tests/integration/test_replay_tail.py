@@ -258,10 +258,14 @@ async def test_tail_prints_events_readably_filters_and_dumps_json(
 
     done = await asyncio.to_thread(wirefeed, *base)
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    out = done.stdout.splitlines()
+    # an event is one line; a new version's diff follows it, indented
+    lines = [line for line in out if not line.startswith(" ")]
     assert len(lines) == 3
     first_id = events[0]["event_id"][:8]
     created, updated, duplicate = lines
+    diff = out[out.index(updated) + 1 : out.index(duplicate)]
+    assert any(line.strip().startswith("+ [") and "200 engineers" in line for line in diff), diff
     assert created.startswith("story.created ")
     assert f"  {first_id}  FRANKFURT (dpa-AFX)  SAMPLE: Example Industries lifts" in created
     assert updated.startswith("story.updated ")
@@ -275,7 +279,7 @@ async def test_tail_prints_events_readably_filters_and_dumps_json(
     assert "\x1b[" not in done.stdout  # no colour codes when stdout is not a terminal
 
     only = await asyncio.to_thread(wirefeed, *base, "--type", "story.updated")
-    assert only.stdout.splitlines() == [updated]
+    assert only.stdout.splitlines() == [updated, *diff]
 
     raw = await asyncio.to_thread(wirefeed, *base, "--json", "--max", "2")
     assert [orjson.loads(line) for line in raw.stdout.splitlines()] == events[:2]
