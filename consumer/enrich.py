@@ -88,7 +88,7 @@ _language_tag: Final = lru_cache(maxsize=256)(language_tag)
 
 
 @lru_cache(maxsize=1)
-def _identifier() -> Any:
+def language_identifier() -> Any:
     """The py3langid model restricted to :data:`LANGUAGES`, loaded once per process."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
@@ -204,8 +204,8 @@ def _decide(scores: npt.NDArray[np.float32]) -> tuple[int, float]:
 
 
 @lru_cache(maxsize=1)
-def _classifier() -> _Classifier:
-    return _Classifier(_identifier())
+def language_classifier() -> _Classifier:
+    return _Classifier(language_identifier())
 
 
 def list_like(sample: str) -> bool:
@@ -235,7 +235,7 @@ def detect_language(text: str) -> str | None:
         return None
     if list_like(sample):
         return None
-    label, confidence = _classifier().rank(sample)
+    label, confidence = language_classifier().rank(sample)
     return label if confidence >= MIN_CONFIDENCE else None
 
 

@@ -30,15 +30,15 @@ from consumer.errors import ParseError, Reason
 # Characters removed or replaced by clean(). C0 controls except TAB/LF (CR is
 # handled first), DEL, the C1 block (only reachable through latin-1 or broken
 # UTF-8 producers), zero-width/bidi format marks that break word matching.
-_CONTROL_RE: Final = re.compile(
+CONTROL_RE: Final = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b\u200e\u200f\u2028\u2029\ufeff\ufffe]"
 )
-_SPACE_RE: Final = re.compile("[\u00a0\u2000-\u200a\u202f\u205f\u3000]")
+SPACE_RE: Final = re.compile("[\u00a0\u2000-\u200a\u202f\u205f\u3000]")
 # Anything clean() would change except CR: one scan decides whether there is work.
-_ANY_FIX_RE: Final = re.compile(
+ANY_FIX_RE: Final = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\xa0\u00ad\u2000-\u200f\u2028\u2029\u202f\u205f\u3000\ufeff\ufffe]"
 )
-_REMOVE_TABLE: Final = {
+REMOVE_TABLE: Final = {
     **{c: None for c in range(0x00, 0x09)},
     **{c: None for c in range(0x0B, 0x20)},
     **{c: None for c in range(0x7F, 0xA0)},
@@ -58,10 +58,10 @@ _PLAIN_ASCII: Final = bytes([0x09, 0x0A, *range(0x20, 0x7F)])
 # (quick-check Yes, combining class 0) and never the second character of a
 # canonical composition, so text of them plus plain ASCII is clean NFC text
 # (tests/unit/test_text.py checks every one of them).
-_CLEAN_NFC_RANGES: Final = (
+CLEAN_NFC_RANGES: Final = (
     "\u00a1-\u00ac\u00ae-\u024f\u1e00-\u1eff\u2010-\u2027\u2030-\u205e\u20a0-\u20c0"
 )
-_NOT_CLEAN_AND_NFC: Final = re.compile(f"[^{_CLEAN_NFC_RANGES}]")
+_NOT_CLEAN_AND_NFC: Final = re.compile(f"[^{CLEAN_NFC_RANGES}]")
 _SHORT: Final = 250  # characters: below, clean() checks the plain way (measured break-even)
 # Runs of horizontal whitespace inside one line.
 _HSPACE_RUN_RE: Final = re.compile(r"[ \t]{2,}|\t")
@@ -206,14 +206,14 @@ def clean(text: str) -> str:
             return text
         return unicodedata.normalize("NFC", text)
     if text.isascii():
-        if _CONTROL_RE.search(text) is not None:
-            text = text.translate(_REMOVE_TABLE)
+        if CONTROL_RE.search(text) is not None:
+            text = text.translate(REMOVE_TABLE)
         return text
-    if _ANY_FIX_RE.search(text) is not None:
-        if _CONTROL_RE.search(text) is not None:
-            text = text.translate(_REMOVE_TABLE)
-        if _SPACE_RE.search(text) is not None:
-            text = _SPACE_RE.sub(" ", text)
+    if ANY_FIX_RE.search(text) is not None:
+        if CONTROL_RE.search(text) is not None:
+            text = text.translate(REMOVE_TABLE)
+        if SPACE_RE.search(text) is not None:
+            text = SPACE_RE.sub(" ", text)
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
     return text
@@ -387,7 +387,7 @@ def _fold_changes() -> re.Pattern[str]:
 
 # About 1,400 characters in 350 ranges, built at import (30 ms) from this
 # Python's own Unicode tables.
-_FOLD_CHANGES: Final = _fold_changes()
+FOLD_CHANGES: Final = _fold_changes()
 
 
 def casefold(text: str, encoded: bytes | None = None) -> str:
@@ -416,7 +416,7 @@ def casefold(text: str, encoded: bytes | None = None) -> str:
     out = encoded.lower().decode("utf-8", "surrogatepass")
     # deleting the ASCII bytes leaves whole UTF-8 sequences: the non-ASCII characters
     rest = encoded.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
-    for char in set(_FOLD_CHANGES.findall(rest)):
+    for char in set(FOLD_CHANGES.findall(rest)):
         folded = char.casefold()
         if folded != char:  # astral characters are all candidates
             out = out.replace(char, folded)

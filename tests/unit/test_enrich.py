@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from consumer.enrich import LANGID_PREFIX, _classifier, _identifier, find_isins
+from consumer.enrich import LANGID_PREFIX, find_isins, language_classifier, language_identifier
 from consumer.text import casefold
 
 FOLD_SAMPLES = [
@@ -34,14 +34,14 @@ def test_casefold_replacements_never_feed_each_other() -> None:
     # what casefold() relies on: every character of a folding folds to itself,
     # and no character but the space folds to (something with) a space
     # and it finds every non-ASCII character that folding changes
-    from consumer.text import _FOLD_CHANGES
+    from consumer.text import FOLD_CHANGES
 
     for cp in range(sys.maxunicode + 1):
         folded = chr(cp).casefold()
         assert all(ch.casefold() == ch for ch in folded), hex(cp)
         assert cp == 0x20 or " " not in folded, hex(cp)
         if cp >= 0x80 and folded != chr(cp):
-            assert _FOLD_CHANGES.match(chr(cp)), hex(cp)
+            assert FOLD_CHANGES.match(chr(cp)), hex(cp)
 
 
 LANG_SAMPLES = [
@@ -56,7 +56,7 @@ LANG_SAMPLES = [
 
 @pytest.mark.parametrize("text", LANG_SAMPLES)
 def test_classifier_label_is_py3langid_label(text: str) -> None:
-    assert _classifier().classify(text) == _identifier().classify(text)[0]
+    assert language_classifier().classify(text) == language_identifier().classify(text)[0]
 
 
 def test_classifier_label_is_py3langid_label_on_real_text(shared_dir: Path) -> None:
@@ -70,8 +70,8 @@ def test_classifier_label_is_py3langid_label_on_real_text(shared_dir: Path) -> N
                 text = str(json.loads(line).get("text") or "")
                 texts += [text[:LANGID_PREFIX], text[:2000]]
     assert len(texts) == 1200
-    labels = [_classifier().classify(t) for t in texts]
-    assert labels == [_identifier().classify(t)[0] for t in texts]
+    labels = [language_classifier().classify(t) for t in texts]
+    assert labels == [language_identifier().classify(t)[0] for t in texts]
     assert {"de", "en"} <= set(labels)
 
 

@@ -79,20 +79,20 @@ def test_clean_fast_path_characters_are_clean_nfc() -> None:
     import re
     import sys
 
-    from consumer.text import _ANY_FIX_RE, _CLEAN_NFC_RANGES
+    from consumer.text import ANY_FIX_RE, CLEAN_NFC_RANGES
 
     seconds = set()
     for cp in range(sys.maxunicode + 1):
         mapping = unicodedata.decomposition(chr(cp))
         if mapping and not mapping.startswith("<"):
             seconds.update(chr(int(part, 16)) for part in mapping.split()[1:])
-    ranges = re.findall("(.)-(.)", _CLEAN_NFC_RANGES)
+    ranges = re.findall("(.)-(.)", CLEAN_NFC_RANGES)
     assert ranges
     for lo, hi in ranges:
         for cp in range(ord(lo), ord(hi) + 1):
             c = chr(cp)
             assert c.isprintable(), hex(cp)
-            assert _ANY_FIX_RE.search(c) is None, hex(cp)
+            assert ANY_FIX_RE.search(c) is None, hex(cp)
             assert unicodedata.combining(c) == 0, hex(cp)
             assert unicodedata.normalize("NFC", c) == c, hex(cp)
             assert c not in seconds, hex(cp)
@@ -119,10 +119,10 @@ def test_clean_fast_path_matches_the_full_rules(text: str) -> None:
 
 def _clean_reference(text: str) -> str:
     """clean() without any shortcut: the fixes, then NFC."""
-    from consumer.text import _CONTROL_RE, _REMOVE_TABLE, _SPACE_RE
+    from consumer.text import CONTROL_RE, REMOVE_TABLE, SPACE_RE
 
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _SPACE_RE.sub(" ", _CONTROL_RE.sub(lambda m: _REMOVE_TABLE[ord(m[0])] or "", text))
+    text = SPACE_RE.sub(" ", CONTROL_RE.sub(lambda m: REMOVE_TABLE[ord(m[0])] or "", text))
     return unicodedata.normalize("NFC", text)
 
 
