@@ -65,9 +65,6 @@ def test_a_typo_fix_and_another_figure_is_a_new_story() -> None:
     assert feed.send(render(changed), ts=T0 + 1).event_type == "story.created"
 
 
-@pytest.mark.xfail(reason="a signature glued to a last word without final punctuation is the "
-                          "parser's (issue 19, helper 'formats'); passes once that lands",
-                   strict=False)
 def test_a_signature_glued_to_a_last_word_is_not_part_of_the_text() -> None:
     seed = seed_paragraphs()
     body = [*seed[:-1], seed[-1].rstrip(".") + " laut Hintergrundstatistiken"]
