@@ -19,7 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+import sys
 from collections import Counter
+from pathlib import Path
 
 import orjson
 from hypothesis import HealthCheck, Phase, given, settings
@@ -30,26 +32,17 @@ from consumer.parse import parse_record
 from consumer.pipeline import Pipeline
 from tests.unit.test_dedup_core import SHARED, render
 
+# the benches' reading of the corpus into paragraphs, so tests and benches split alike
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from _dedup_data import paragraphs
+
 CORPUS = SHARED / "data" / "corpus"
 T0 = 1_767_427_200_000  # 2026-01-03T08:00Z
 # no shrinking: a failure prints its drawn article and edits, and the run stays bounded
 PROFILE = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                    phases=[Phase.explicit, Phase.generate],
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ\"„])")
 _WORD = re.compile(r"\w+")
-
-
-def _paragraphs(row: dict[str, str]) -> list[str]:
-    text = row["text"]
-    if row.get("source") == "Reuters":
-        parts = re.split(r"\n\s{2,}", text)
-    else:
-        parts = re.split(r"\n\s*\n", text)
-        if len(parts) == 1:
-            sents = _SENT.split(text)
-            parts = [" ".join(sents[i : i + 3]) for i in range(0, len(sents), 3)]
-    return [" ".join(p.split()) for p in parts if p.strip()]
 
 
 def _shingles(text: str) -> set[tuple[str, ...]]:
@@ -72,7 +65,7 @@ def articles() -> tuple[tuple[str, ...], ...]:
                 row = orjson.loads(line)
                 if row.get("source") == "Reuters" and row.get("text_type") != "NORM":
                     continue
-                paras = _paragraphs(row)
+                paras = paragraphs(row)
                 if len(paras) < 3 or not 600 <= len(row["text"]) <= 6000 \
                         or paras[-1][-1] not in '.!?"“”':
                     continue
